@@ -1,0 +1,2 @@
+"""Import every backend module so each registers itself (kept separate to avoid import cycles)."""
+from . import enumeration, sdp  # noqa: F401

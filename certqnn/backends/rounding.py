@@ -1,0 +1,157 @@
+"""From the SDP solution to a quantized network (math §7): Grothendieck sampling of neurons,
+exact alpha refit (the restricted Lasso of math §3), optional 1-flip local search, pruning."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..lasso import refit
+from ..lifting import neuron_outputs, q_matrix
+from ..network import QuantizedNetwork
+from ..oracles import quadratic_value
+from ..problem import QNNProblem
+
+
+def unit_diagonal(Z: np.ndarray) -> np.ndarray | None:
+    """Z_hat = Z / sqrt(diag diag^T), projected onto the PSD cone; None if Z is (near) zero."""
+    d = np.diag(Z).copy()
+    if d.max(initial=0.0) <= 1e-12:
+        return None
+    d = np.sqrt(np.clip(d, 1e-12 * d.max(), None))
+    Zh = 0.5 * (Z + Z.T) / np.outer(d, d)
+    vals, vecs = np.linalg.eigh(Zh)
+    Zh = (vecs * np.clip(vals, 0, None)) @ vecs.T
+    s = np.sqrt(np.clip(np.diag(Zh), 1e-300, None))
+    return Zh / np.outer(s, s)
+
+
+def block_report(Zh: np.ndarray | None, t: float) -> dict:
+    """Tightness facts of one lifted block: t, numerical rank, and the sin((pi/2) Z_hat) >= 0 test."""
+    if Zh is None:
+        return {"t": float(t), "rank": 0, "sin_psd": True, "sin_min_eig": 0.0}
+    vals = np.linalg.eigvalsh(Zh)
+    rank = int(np.sum(vals > 1e-6 * max(vals[-1], 1e-300)))
+    sin_min = float(np.linalg.eigvalsh(np.sin(0.5 * np.pi * Zh))[0])
+    return {"t": float(t), "rank": rank, "sin_psd": bool(sin_min >= -1e-8), "sin_min_eig": sin_min}
+
+
+def grothendieck_samples(Zh: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k neurons u = v_{1:p} v_{p+1}, v = sign(g), g ~ N(0, Zh): shape (p, k) with +-1 entries.
+    E[u~ u~^T] = (2/pi) arcsin(Zh) (Grothendieck's identity)."""
+    vals, vecs = np.linalg.eigh(Zh)
+    L = vecs * np.sqrt(np.clip(vals, 0, None))
+    G = L @ rng.standard_normal((Zh.shape[0], k))
+    V = np.where(G >= 0, 1.0, -1.0)
+    top = vecs[:, -1]
+    V = np.hstack([V, np.where(top >= 0, 1.0, -1.0)[:, None]])   # leading-eigenvector rounding
+    return V[:-1] * V[-1]
+
+
+def one_flip_search(Q: np.ndarray, S: np.ndarray, maximize: bool, max_sweeps: int = 1000) -> np.ndarray:
+    """Greedy 1-flip ascent of +-u~^T Q u~ for each column of S (p, k); returns improved copy.
+    Flipping u_k changes the value by -4 u_k (Q u~)_k + 4 Q_kk (u~ has +-1 entries)."""
+    sign = 1.0 if maximize else -1.0
+    Qs = sign * Q
+    S = np.array(S, float)
+    p = S.shape[0]
+    Ut = np.vstack([S, np.ones((1, S.shape[1]))])
+    QU = Qs @ Ut
+    dQ = np.diag(Qs)[:p, None]
+    for _ in range(max_sweeps):
+        gain = -4.0 * Ut[:p] * QU[:p] + 4.0 * dQ
+        k = np.argmax(gain, axis=0)
+        best = gain[k, np.arange(gain.shape[1])]
+        move = best > 1e-12 * (1.0 + np.abs(QU).max())
+        if not move.any():
+            break
+        cols = np.flatnonzero(move)
+        ks = k[cols]
+        delta = -2.0 * Ut[ks, cols]
+        Ut[ks, cols] += delta
+        QU[:, cols] += Qs[:, ks] * delta
+    return Ut[:p]
+
+
+def _refit_atoms(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, alpha0=None):
+    S = np.unique(S.T, axis=0).T
+    sol = refit(neuron_outputs(Xb, problem.activation, S), problem.y, problem.beta, problem.loss, alpha0=alpha0)
+    return S, sol
+
+
+def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, rounds: int = 8,
+                       seeds_per_round: int = 16, rng: np.random.Generator | None = None):
+    """Heuristic column generation: refit, then local-search new neurons against Q(w) of the
+    residual and add them while the objective improves. Returns (S, alpha, objective)."""
+    rng = rng or np.random.default_rng(0)
+    act, y, beta, loss = problem.activation, problem.y, problem.beta, problem.loss
+    S, sol = _refit_atoms(problem, Xb, S)
+    for _ in range(rounds):
+        w = loss.gradient(neuron_outputs(Xb, act, S) @ sol.alpha, y)
+        Q = q_matrix(Xb, act, w)
+        starts = np.hstack([S, np.where(rng.random((S.shape[0], seeds_per_round)) < 0.5, -1.0, 1.0)])
+        found = np.hstack([one_flip_search(Q, starts, maximize=True), one_flip_search(Q, starts, maximize=False)])
+        vals = np.abs(quadratic_value(Q, found))
+        found = found[:, vals > beta * (1 + 1e-9)]
+        known = {tuple(c) for c in S.T}
+        new = [c for c in np.unique(found.T, axis=0) if tuple(c) not in known] if found.size else []
+        if not new:
+            break
+        S_new, sol_new = _refit_atoms(problem, Xb, np.hstack([S[:, sol.alpha != 0], np.array(new).T]))
+        if sol_new.objective >= sol.objective - 1e-12 * abs(sol.objective):
+            break
+        S, sol = S_new, sol_new
+    keep = sol.alpha != 0
+    return S[:, keep], sol.alpha[keep], sol.objective
+
+
+def prune_to_width(problem: QNNProblem, S: np.ndarray, alpha: np.ndarray) -> QuantizedNetwork:
+    """Greedy removal of the neuron with the smallest |alpha_j| |phi_j| and refit, until at most
+    problem.width neurons remain. S: (p, k) +-1 binary neurons, alpha: (k,)."""
+    Xb = problem.binary_design()
+    m = problem.width
+    S = np.asarray(S, float)
+    alpha = np.asarray(alpha, float)
+    while S.shape[1] > m:
+        Phi = neuron_outputs(Xb, problem.activation, S)
+        drop = int(np.argmin(np.abs(alpha) * np.linalg.norm(Phi, axis=0)))
+        S = np.delete(S, drop, axis=1)
+        sol = refit(np.delete(Phi, drop, axis=1), problem.y, problem.beta, problem.loss)
+        keep = sol.alpha != 0
+        S, alpha = S[:, keep], sol.alpha[keep]
+    return QuantizedNetwork(problem.levels.collapse(S), alpha)
+
+
+def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_minus: np.ndarray,
+                     w: np.ndarray, samples: int = 64, local_search: bool = True, seed: int = 0):
+    """Sample neurons from both lifted blocks, refit alpha exactly, improve. Returns (network, info)."""
+    rng = np.random.default_rng(seed)
+    act = problem.activation
+    Q = q_matrix(Xb, act, w)
+    cands = []
+    info = {}
+    for label, Z, maximize in (("plus", Z_plus, False), ("minus", Z_minus, True)):
+        Zh = unit_diagonal(Z)
+        info[f"block_{label}"] = block_report(Zh, Z[-1, -1])
+        if Zh is None:
+            continue
+        block = [grothendieck_samples(Zh, samples, rng)]
+        if info[f"block_{label}"]["sin_psd"]:
+            block.append(grothendieck_samples(unit_diagonal(np.sin(0.5 * np.pi * Zh)), samples, rng))
+        block = np.hstack(block)
+        if local_search:
+            block = np.hstack([block, one_flip_search(Q, block, maximize=maximize)])
+        cands.append(block)
+    if not cands:
+        cands.append(np.where(rng.random((Xb.shape[1], samples)) < 0.5, -1.0, 1.0))
+    S = np.hstack(cands)
+    info["candidates"] = int(np.unique(S.T, axis=0).shape[0])
+    if local_search:
+        S, alpha, _ = improve_by_pricing(problem, Xb, S, rng=rng)
+    else:
+        S, sol = _refit_atoms(problem, Xb, S)
+        keep = sol.alpha != 0
+        S, alpha = S[:, keep], sol.alpha[keep]
+    if problem.width is not None and S.shape[1] > problem.width:
+        network = prune_to_width(problem, S, alpha)
+    else:
+        network = QuantizedNetwork(problem.levels.collapse(S), alpha)
+    return network, info

@@ -1,0 +1,312 @@
+"""The Shor SDP relaxation (math §6) with two engines, then Grothendieck rounding (math §7).
+
+    d_SDP = min_{Z+, Z- >= 0}  L(A(Z+ - Z-)) + beta (t+ + t-)   s.t.  Z^±_kk = t^± = Z^±_{DD}
+
+Engines
+  scs    SCS through its native API: the sparse conic data are built here (no modelling layer).
+  picos  PICOS with CVXOPT (or any other SDP-capable PICOS solver that is installed).
+
+The engines return a *claim*: primal matrices Z^±, the dual vector w = grad L(A(Z+ - Z-)) and
+diagonal guesses z^± read from the solver's PSD-cone duals. certify() repairs and verifies them.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import BackendUnavailableError, InvalidProblemError, SolverError, UnsupportedProblemError
+from ..lifting import apply_lifted, q_matrix
+from ..problem import QNNProblem
+from ..result import DualData, Result, Status
+from .base import Backend, register
+
+SQRT2 = math.sqrt(2.0)
+MAX_SDP_DIM = 400            # (p+1) x (p+1) PSD blocks; beyond this the dense solves are hours
+
+
+# -- scaled lower-triangular column-major vectorisation (SCS's PSD cone convention) ----------
+def svec_layout(D: int):
+    """Row/column indices and scale factors of svec for D x D matrices; length D(D+1)/2.
+    Entry (i, j), i >= j, ordered column by column; off-diagonals scaled by sqrt(2) so that
+    <A, B> = svec(A) . svec(B)."""
+    cols, rows = np.triu_indices(D)          # (col, row) pairs with row >= col, column-major
+    scale = np.where(rows == cols, 1.0, SQRT2)
+    return rows, cols, scale
+
+
+def svec(M: np.ndarray) -> np.ndarray:
+    rows, cols, scale = svec_layout(M.shape[0])
+    return M[rows, cols] * scale
+
+
+def smat(v: np.ndarray, D: int) -> np.ndarray:
+    rows, cols, scale = svec_layout(D)
+    M = np.zeros((D, D))
+    M[rows, cols] = v / scale
+    M[cols, rows] = v / scale
+    return M
+
+
+def lifted_features(Xb: np.ndarray, act) -> np.ndarray:
+    """F with F[i] = svec(M(x_i)), shape (n, D(D+1)/2), D = p+1: A(Z) = F svec(Z)."""
+    n, p = Xb.shape
+    D = p + 1
+    rows, cols, scale = svec_layout(D)
+    Xt = np.hstack([Xb, np.ones((n, 1))])
+    F = Xt[:, rows] * Xt[:, cols]
+    coef = np.where((rows < p) & (cols < p), act.a, np.where((rows == p) & (cols == p), act.c, 0.5 * act.b))
+    return F * (coef * scale)
+
+
+@dataclass
+class ShorSolution:
+    Z_plus: np.ndarray
+    Z_minus: np.ndarray
+    S_plus_diag: np.ndarray | None       # diagonal of the dual of the Z+ cone, ~ Diag(z-) + Q(w)
+    S_minus_diag: np.ndarray | None      # diagonal of the dual of the Z- cone, ~ Diag(z+) - Q(w)
+    status: Status
+    iterations: int
+    solver_objective: float | None
+    info: dict = field(default_factory=dict)
+
+
+def _psd_part(Z: np.ndarray) -> np.ndarray:
+    vals, vecs = np.linalg.eigh(0.5 * (Z + Z.T))
+    return (vecs * np.clip(vals, 0, None)) @ vecs.T
+
+
+class ScsEngine:
+    """SCS 3 native API. Variables x = [v, svec Z+, svec Z-, r] with v = svec(Z+ - Z-), so the
+    dense data block F appears once: F v - r = y; objective r^T r / 2 + beta (t+ + t-)."""
+
+    name = "scs"
+    # SCS status codes -> ours (one table, as in cvxpy)
+    STATUS = {1: Status.OPTIMAL, 2: Status.OPTIMAL_INACCURATE, -1: Status.ERROR, -2: Status.INFEASIBLE,
+              -6: Status.ERROR, -7: Status.INFEASIBLE, -3: Status.ERROR, -4: Status.ERROR, -5: Status.ERROR,
+              0: Status.ERROR}
+
+    @staticmethod
+    def available():
+        import importlib.util
+        return importlib.util.find_spec("scs") is not None
+
+    def build(self, Xb, y, beta, act):
+        """Sparse conic data (P, A, b, c) and cone dict for the Shor SDP."""
+        n, p = Xb.shape
+        D = p + 1
+        m = D * (D + 1) // 2
+        F = lifted_features(Xb, act)
+        rows, cols, _ = svec_layout(D)
+        diag_pos = np.flatnonzero(rows == cols)           # svec positions of Z_kk, k = 0..D-1
+        tpos = diag_pos[-1]
+        nv = 3 * m + n
+        iv, izp, izm, ir = 0, m, 2 * m, 3 * m
+        I_m = sp.identity(m, format="csc")
+        # zero cone: (1) F v - r = y; (2) v - Z+ + Z- = 0; (3) Z^±_kk - t^± = 0
+        A1 = sp.hstack([sp.csc_matrix(F), sp.csc_matrix((n, 2 * m)), -sp.identity(n, format="csc")])
+        A2 = sp.hstack([I_m, -I_m, I_m, sp.csc_matrix((m, n))])
+        k = np.arange(p)
+        diag_rows = np.concatenate([k, k, p + k, p + k])
+        diag_cols = np.concatenate([izp + diag_pos[:p], np.full(p, izp + tpos), izm + diag_pos[:p], np.full(p, izm + tpos)])
+        diag_vals = np.concatenate([np.ones(p), -np.ones(p), np.ones(p), -np.ones(p)])
+        A3 = sp.csc_matrix((diag_vals, (diag_rows, diag_cols)), shape=(2 * p, nv))
+        # PSD cones: s = -(-svec Z) ... i.e. A = -I on each block, b = 0
+        A4 = sp.hstack([sp.csc_matrix((m, m)), -I_m, sp.csc_matrix((m, m + n))])
+        A5 = sp.hstack([sp.csc_matrix((m, 2 * m)), -I_m, sp.csc_matrix((m, n))])
+        A = sp.vstack([A1, A2, A3, A4, A5], format="csc")
+        b = np.concatenate([y, np.zeros(m + 2 * p + 2 * m)])
+        c = np.zeros(nv)
+        c[izp + tpos] = beta
+        c[izm + tpos] = beta
+        P = sp.csc_matrix((np.ones(n), (ir + np.arange(n), ir + np.arange(n))), shape=(nv, nv))
+        cone = {"z": n + m + 2 * p, "s": [D, D]}
+        return {"P": P, "A": A, "b": b, "c": c}, cone, (m, D)
+
+    def solve(self, Xb, y, beta, act, eps=1e-6, max_iters=100_000, time_limit=None, verbose=False,
+              linear_solver="auto", **_) -> ShorSolution:
+        import scs
+
+        data, cone, (m, D) = self.build(Xb, y, beta, act)
+        n = Xb.shape[0]
+        settings = dict(eps_abs=eps, eps_rel=eps, max_iters=int(max_iters), verbose=bool(verbose))
+        if time_limit:
+            settings["time_limit_secs"] = float(time_limit)
+        if linear_solver != "auto":
+            settings["linear_solver"] = linear_solver
+        solver = scs.SCS(data, cone, **settings)
+        sol = solver.solve()
+        info = sol["info"]
+        status = self.STATUS.get(int(info["status_val"]), Status.ERROR)
+        if info["status_val"] == -6 or "time" in str(info.get("status", "")).lower():  # hit a limit
+            status = Status.TIME_LIMIT
+        x, yd = sol["x"], sol["y"]
+        if x is None or not np.all(np.isfinite(x)):
+            raise SolverError(f"SCS returned no usable point (status {info.get('status')})")
+        izp, izm = m, 2 * m
+        Zp = smat(x[izp:izp + m], D)
+        Zm = smat(x[izm:izm + m], D)
+        off = n + m + 2 * (D - 1)
+        Sp = smat(yd[off:off + m], D)           # dual of the Z+ cone: ~ Q(w) + Diag(.)
+        Sm = smat(yd[off + m:off + 2 * m], D)   # dual of the Z- cone: ~ -Q(w) + Diag(.)
+        return ShorSolution(Zp, Zm, np.diag(Sp).copy(), np.diag(Sm).copy(), status, int(info["iter"]),
+                            float(info["pobj"]), {"solver_status": info["status"], "dual_diag": True,
+                                                  "solve_seconds": info.get("solve_time", 0) / 1000.0,
+                                                  "setup_seconds": info.get("setup_time", 0) / 1000.0})
+
+
+class PicosEngine:
+    """PICOS front end (CVXOPT by default, or another installed SDP-capable PICOS solver)."""
+
+    name = "picos"
+    SDP_SOLVERS = ("cvxopt", "mosek", "smcp", "qics")
+
+    def __init__(self, solver: str | None = None):
+        self.solver = solver
+
+    @classmethod
+    def installed_solvers(cls) -> list[str]:
+        import importlib.util
+        if importlib.util.find_spec("picos") is None:
+            return []
+        import picos
+        return [s for s in cls.SDP_SOLVERS if s in picos.available_solvers()]
+
+    @staticmethod
+    def available():
+        return bool(PicosEngine.installed_solvers())
+
+    def solve(self, Xb, y, beta, act, eps=1e-7, max_iters=500, time_limit=None, verbose=False, **_) -> ShorSolution:
+        import picos
+
+        solvers = self.installed_solvers()
+        solver = self.solver or (solvers[0] if solvers else None)
+        if solver not in solvers:
+            raise BackendUnavailableError(f"PICOS solver {solver!r} is not installed; installed SDP solvers: {solvers or 'none'} (pip install cvxopt)")
+        n, p = Xb.shape
+        D = p + 1
+        Xt = np.hstack([Xb, np.ones((n, 1))])
+        coef = np.full((D, D), 0.5 * act.b)
+        coef[:p, :p] = act.a
+        coef[p, p] = act.c
+        # row i of Fvec is vec(M(x_i)) (M symmetric, so column-major = row-major): A(Z) = Fvec vec(Z)
+        Fvec = (Xt[:, :, None] * Xt[:, None, :] * coef).reshape(n, D * D)
+        Zp = picos.SymmetricVariable("Zp", D)
+        Zm = picos.SymmetricVariable("Zm", D)
+        Fc = picos.Constant("F", Fvec)
+        yc = picos.Constant("y", y)
+        yhat = Fc * (Zp - Zm).vec
+        prob = picos.Problem()
+        prob.set_objective("min", 0.5 * abs(yhat - yc) ** 2 + beta * (Zp[D - 1, D - 1] + Zm[D - 1, D - 1]))
+        cp_ = prob.add_constraint(Zp >> 0)
+        cm_ = prob.add_constraint(Zm >> 0)
+        for Z in (Zp, Zm):
+            prob.add_list_of_constraints([Z[k, k] == Z[D - 1, D - 1] for k in range(p)])
+        options = dict(solver=solver, verbosity=1 if verbose else 0, abs_prim_fsb_tol=eps, abs_dual_fsb_tol=eps,
+                       rel_ipm_opt_tol=eps, max_iterations=int(max_iters), primals=True, duals=True)
+        if time_limit:
+            options["timelimit"] = float(time_limit)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sol = prob.solve(**options)
+        except picos.SolutionFailure as exc:  # no primal at all
+            raise SolverError(f"PICOS/{solver} failed: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - CVXOPT raises ArithmeticError/ValueError on hard instances
+            raise SolverError(f"PICOS/{solver} failed: {exc}") from exc
+        if Zp.value is None:
+            raise SolverError(f"PICOS/{solver} returned no primal point ({sol.claimedStatus})")
+        Zp_val = np.array(Zp.value, dtype=float)
+        Zm_val = np.array(Zm.value, dtype=float)
+        status = Status.OPTIMAL if sol.claimedStatus == "optimal" and sol.problemStatus == "feasible" else Status.OPTIMAL_INACCURATE
+        Sp_diag = Sm_diag = None
+        try:
+            Sp_diag = np.diag(np.array(cp_.dual, dtype=float)).copy()
+            Sm_diag = np.diag(np.array(cm_.dual, dtype=float)).copy()
+        except Exception:  # noqa: BLE001 - duals are optional; certify() falls back to eigenvalues
+            pass
+        return ShorSolution(Zp_val, Zm_val, Sp_diag, Sm_diag, status, 0, sol.value,
+                            {"solver_status": f"{sol.claimedStatus}/{sol.problemStatus}", "picos_solver": solver,
+                             "dual_diag": True})
+
+
+def make_engine(engine: str):
+    """'scs' | 'picos' | 'picos:SOLVER'."""
+    engine = (engine or "scs").lower()
+    if engine == "scs":
+        if not ScsEngine.available():
+            raise BackendUnavailableError("engine 'scs' needs the scs package: pip install 'certqnn[scs]'")
+        return ScsEngine()
+    if engine == "picos" or engine.startswith("picos:"):
+        solver = engine.split(":", 1)[1] if ":" in engine else None
+        if not PicosEngine.available():
+            raise BackendUnavailableError("engine 'picos' needs picos and cvxopt: pip install picos cvxopt")
+        return PicosEngine(solver)
+    raise InvalidProblemError("engine", f"unknown SDP engine {engine!r}; use scs, picos or picos:SOLVER")
+
+
+def dual_diagonal(Q: np.ndarray, S_diag: np.ndarray | None, sign: float) -> np.ndarray | None:
+    """z guess with Diag(z) - sign*Q >= 0, read from a PSD-cone dual S ~ Diag(z) - sign*Q."""
+    if S_diag is None:
+        return None
+    return np.asarray(S_diag, float) + sign * np.diag(Q)
+
+
+@register
+class SdpBackend(Backend):
+    name = "sdp"
+    requires = ("scs",)
+    extra = "scs"
+    description = "Shor SDP relaxation + Grothendieck rounding (engines: scs native, picos)"
+
+    def supports(self, problem: QNNProblem):
+        if problem.loss.name != "squared":
+            return False, f"the SDP engines model the squared loss only (got {problem.loss.name})"
+        if problem.binary_dim + 1 > MAX_SDP_DIM:
+            return False, f"PSD blocks of size {problem.binary_dim + 1} exceed the limit {MAX_SDP_DIM}"
+        return True, ""
+
+    def solve(self, problem: QNNProblem, engine: str = "scs", eps: float | None = None, max_iters: int | None = None,
+              time_limit: float | None = None, samples: int = 64, local_search: bool = True, seed: int = 0,
+              verbose: bool = False, **options) -> Result:
+        ok, reason = self.supports(problem)
+        if not ok:
+            raise UnsupportedProblemError(reason)
+        eng = make_engine(engine)
+        start = time.perf_counter()
+        Xb = problem.binary_design()
+        kwargs = {"time_limit": time_limit, "verbose": verbose}
+        if eps is not None:
+            kwargs["eps"] = eps
+        if max_iters is not None:
+            kwargs["max_iters"] = max_iters
+        kwargs.update({k: v for k, v in options.items() if k in ("linear_solver",)})
+        sdp = eng.solve(Xb, problem.y, problem.beta, problem.activation, **kwargs)
+        solve_seconds = time.perf_counter() - start
+        act, loss = problem.activation, problem.loss
+        yhat = apply_lifted(Xb, act, sdp.Z_plus - sdp.Z_minus)
+        w = loss.gradient(yhat, problem.y)
+        Q = q_matrix(Xb, act, w)
+        z_plus = dual_diagonal(Q, sdp.S_minus_diag, +1.0)
+        z_minus = dual_diagonal(Q, sdp.S_plus_diag, -1.0)
+        sdp_value = loss.value(yhat, problem.y) + problem.beta * (sdp.Z_plus[-1, -1] + sdp.Z_minus[-1, -1])
+        from .rounding import round_relaxation
+
+        network, rounding_info = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=samples,
+                                                  local_search=local_search, seed=seed)
+        ub = problem.objective(network.U, network.alpha)
+        lb_claim = sdp.solver_objective
+        return Result(
+            status=sdp.status, backend=self.name, network=network, lower_bound=lb_claim, upper_bound=ub,
+            dual=DualData(w=w, z_plus=z_plus, z_minus=z_minus),
+            relaxation={"Z_plus": sdp.Z_plus, "Z_minus": sdp.Z_minus, "value": float(sdp_value),
+                        "solver_objective": sdp.solver_objective},
+            iterations=sdp.iterations, seconds=time.perf_counter() - start,
+            info={"engine": eng.name + (f":{sdp.info['picos_solver']}" if "picos_solver" in sdp.info else ""),
+                  "solver_status": sdp.info.get("solver_status"), "sdp_seconds": solve_seconds,
+                  "rho_certified_by": "shor", **rounding_info},
+        )

@@ -1,0 +1,240 @@
+"""The certificate file (interfaces.md): a versioned JSON document, never pickle or eval.
+
+Reading is defensive: every field is type-checked and size-limited, and a malformed file raises
+CertificateFormatError naming the field. Writing is atomic (temporary file + rename).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import CertificateFormatError
+from .problem import MAX_FEATURES, MAX_SAMPLES, QNNProblem
+
+FORMAT = "certqnn-certificate"
+VERSION = 1
+MAX_FILE_BYTES = 1 << 30
+MAX_NEURONS = 100_000
+
+
+def _reject_constant(name):
+    raise CertificateFormatError("json", f"non-finite number {name} is not allowed")
+
+
+def _number(doc, key, allow_null=False):
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if value is None and allow_null:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CertificateFormatError(key, f"must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise CertificateFormatError(key, "must be finite")
+    return value
+
+
+def _array(value, key, ndim, max_shape):
+    if value is None:
+        raise CertificateFormatError(key, "is missing")
+    if not isinstance(value, list):
+        raise CertificateFormatError(key, f"must be a JSON array, got {type(value).__name__}")
+    try:
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        raise CertificateFormatError(key, "must contain numbers only (rectangular)") from None
+    if arr.ndim != ndim and not (ndim == 2 and arr.size == 0):
+        raise CertificateFormatError(key, f"must be {ndim}-dimensional, got shape {arr.shape}")
+    if ndim == 2 and arr.ndim == 1:
+        arr = arr.reshape(0, 0)
+    if any(s > m for s, m in zip(arr.shape, max_shape)):
+        raise CertificateFormatError(key, f"shape {arr.shape} exceeds the limit {max_shape}")
+    if not np.all(np.isfinite(arr)):
+        raise CertificateFormatError(key, "contains NaN or inf")
+    return arr
+
+
+@dataclass
+class Certificate:
+    """Everything needed to re-verify a result from scratch (see interfaces.md)."""
+
+    problem_doc: dict                  # {"X", "y", "activation", "levels", "loss", "beta", "width"}
+    U: np.ndarray                      # (d, m)
+    alpha: np.ndarray                  # (m,)
+    w: np.ndarray | None               # (n,)
+    z_plus: np.ndarray | None          # (p+1,)
+    z_minus: np.ndarray | None         # (p+1,)
+    rho_certified_by: str              # "shor" | "exact"
+    upper_bound: float
+    lower_bound: float
+    gap: float
+    relative_gap: float
+    tightness: dict = field(default_factory=dict)
+    backend: str = ""
+    seconds: float = 0.0
+    certqnn_version: str = ""
+    data_sha256: str | None = None
+
+    # -- problem ---------------------------------------------------------------------------
+    def problem(self, data=None) -> QNNProblem:
+        doc = self.problem_doc
+        if data is not None:
+            X, y = data
+        else:
+            if "X" not in doc or "y" not in doc:
+                raise CertificateFormatError("problem.X", "the data are not embedded; pass them with --data")
+            X, y = doc["X"], doc["y"]
+        return QNNProblem(X, y, activation=tuple(doc["activation"]), levels=doc["levels"], loss=doc["loss"],
+                          beta=doc["beta"], width=doc.get("width"))
+
+    @property
+    def certified_optimal(self) -> bool:
+        return self.relative_gap <= 1e-6
+
+    # -- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        def arr(a):
+            return None if a is None else np.asarray(a, float).tolist()
+
+        return {
+            "format": FORMAT, "version": VERSION,
+            "problem": self.problem_doc,
+            "data_sha256": self.data_sha256,
+            "network": {"U": arr(self.U), "alpha": arr(self.alpha)},
+            "dual": None if self.w is None else {"w": arr(self.w), "z_plus": arr(self.z_plus), "z_minus": arr(self.z_minus)},
+            "rho_certified_by": self.rho_certified_by,
+            "upper_bound": float(self.upper_bound), "lower_bound": float(self.lower_bound),
+            "gap": float(self.gap), "relative_gap": float(self.relative_gap),
+            "tightness": _jsonable(self.tightness), "backend": self.backend, "seconds": float(self.seconds),
+            "certqnn_version": self.certqnn_version,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+    def write(self, path) -> None:
+        """Write atomically: a partial file never appears under `path`."""
+        text = self.to_json()
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".certqnn-", suffix=".json.tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def from_dict(cls, doc) -> "Certificate":
+        if not isinstance(doc, dict):
+            raise CertificateFormatError("(root)", "must be a JSON object")
+        if doc.get("format") != FORMAT:
+            raise CertificateFormatError("format", f"must be {FORMAT!r}")
+        if doc.get("version") != VERSION:
+            raise CertificateFormatError("version", f"unsupported version {doc.get('version')!r} (this certqnn reads {VERSION})")
+        prob = doc.get("problem")
+        if not isinstance(prob, dict):
+            raise CertificateFormatError("problem", "must be an object")
+        pdoc = {}
+        if "X" in prob or "y" in prob:
+            X = _array(prob.get("X"), "problem.X", 2, (MAX_SAMPLES, MAX_FEATURES))
+            pdoc["X"] = X
+            pdoc["y"] = _array(prob.get("y"), "problem.y", 1, (MAX_SAMPLES,))
+        act = prob.get("activation")
+        if not (isinstance(act, list) and len(act) == 3):
+            raise CertificateFormatError("problem.activation", "must be [a, b, c]")
+        pdoc["activation"] = [_number({"problem.activation": v}, "problem.activation") for v in act]
+        levels = prob.get("levels")
+        if not isinstance(levels, list) or not 2 <= len(levels) <= 1024:
+            raise CertificateFormatError("problem.levels", "must be a list of 2..1024 numbers")
+        pdoc["levels"] = [_number({"problem.levels": v}, "problem.levels") for v in levels]
+        if not isinstance(prob.get("loss"), str):
+            raise CertificateFormatError("problem.loss", "must be a string")
+        pdoc["loss"] = prob["loss"]
+        pdoc["beta"] = _number({"problem.beta": prob.get("beta")}, "problem.beta")
+        width = prob.get("width")
+        if width is not None and (isinstance(width, bool) or not isinstance(width, int)):
+            raise CertificateFormatError("problem.width", "must be an integer or null")
+        pdoc["width"] = width
+        sha = doc.get("data_sha256")
+        if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
+            raise CertificateFormatError("data_sha256", "must be a 64-character hex string or null")
+        net = doc.get("network")
+        if not isinstance(net, dict):
+            raise CertificateFormatError("network", "must be an object with U and alpha")
+        U = _array(net.get("U"), "network.U", 2, (MAX_FEATURES, MAX_NEURONS))
+        alpha = _array(net.get("alpha"), "network.alpha", 1, (MAX_NEURONS,))
+        dual = doc.get("dual")
+        w = zp = zm = None
+        if dual is not None:
+            if not isinstance(dual, dict):
+                raise CertificateFormatError("dual", "must be an object or null")
+            w = _array(dual.get("w"), "dual.w", 1, (MAX_SAMPLES,))
+            if dual.get("z_plus") is not None:
+                zp = _array(dual.get("z_plus"), "dual.z_plus", 1, (MAX_FEATURES * 16 + 1,))
+            if dual.get("z_minus") is not None:
+                zm = _array(dual.get("z_minus"), "dual.z_minus", 1, (MAX_FEATURES * 16 + 1,))
+        rho_by = doc.get("rho_certified_by")
+        if rho_by not in ("shor", "exact"):
+            raise CertificateFormatError("rho_certified_by", "must be 'shor' or 'exact'")
+        tightness = doc.get("tightness", {})
+        if not isinstance(tightness, dict):
+            raise CertificateFormatError("tightness", "must be an object")
+        backend = doc.get("backend", "")
+        version = doc.get("certqnn_version", "")
+        if not isinstance(backend, str) or not isinstance(version, str):
+            raise CertificateFormatError("backend", "backend and certqnn_version must be strings")
+        return cls(pdoc, U, alpha, w, zp, zm, rho_by,
+                   _number(doc, "upper_bound"), _number(doc, "lower_bound"), _number(doc, "gap"),
+                   _number(doc, "relative_gap"), tightness, backend, _number(doc, "seconds", allow_null=True) or 0.0,
+                   version, sha)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Certificate":
+        try:
+            doc = json.loads(text, parse_constant=_reject_constant)
+        except CertificateFormatError:
+            raise
+        except (ValueError, RecursionError) as exc:
+            raise CertificateFormatError("json", f"not valid JSON ({exc})") from None
+        return cls.from_dict(doc)
+
+    @classmethod
+    def read(cls, path) -> "Certificate":
+        try:
+            size = os.path.getsize(path)
+        except OSError as exc:
+            raise CertificateFormatError("file", f"cannot read {path}: {exc.strerror}") from None
+        if size > MAX_FILE_BYTES:
+            raise CertificateFormatError("file", f"{size} bytes exceeds the limit {MAX_FILE_BYTES}")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except UnicodeDecodeError:
+            raise CertificateFormatError("file", "is not UTF-8 text") from None
+        return cls.from_json(text)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    return obj

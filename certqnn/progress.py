@@ -1,0 +1,20 @@
+"""Progress display: a tqdm bar that appears only when a run lasts more than a couple of seconds."""
+from __future__ import annotations
+
+import os
+import sys
+
+from tqdm.auto import tqdm
+
+_ENABLED = os.environ.get("CERTQNN_PROGRESS", "1") != "0"
+
+
+def set_enabled(enabled: bool):
+    global _ENABLED
+    _ENABLED = enabled
+
+
+def progress(total=None, desc: str = "", unit: str = "it", **kwargs):
+    """A tqdm bar on stderr, shown after 2 s (silent in short runs and when disabled)."""
+    return tqdm(total=total, desc=desc, unit=unit, delay=2.0, file=sys.stderr, leave=False,
+                disable=not _ENABLED, dynamic_ncols=True, **kwargs)

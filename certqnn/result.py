@@ -1,0 +1,49 @@
+"""What a backend returns: a claim, never trusted by the certifier."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from .network import QuantizedNetwork
+
+
+class Status(str, Enum):
+    OPTIMAL = "optimal"
+    OPTIMAL_INACCURATE = "optimal_inaccurate"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    ERROR = "error"
+    TIME_LIMIT = "time_limit"
+
+    def __str__(self):
+        return self.value
+
+
+@dataclass
+class DualData:
+    """Dual point for the certificate (math §4-5).
+
+    w: (n,) dual vector; z_plus: (p+1,) with Diag(z_plus) - Q(w) >= 0 claimed;
+    z_minus: (p+1,) with Diag(z_minus) + Q(w) >= 0 claimed (None when rho is certified exactly).
+    p = d*B is the binary dimension of the problem.
+    """
+
+    w: np.ndarray
+    z_plus: np.ndarray | None = None
+    z_minus: np.ndarray | None = None
+
+
+@dataclass
+class Result:
+    status: Status
+    backend: str
+    network: QuantizedNetwork | None
+    lower_bound: float | None = None      # claimed, e.g. the solver's objective
+    upper_bound: float | None = None      # claimed
+    dual: DualData | None = None
+    relaxation: dict | None = None        # e.g. {"Z_plus": ..., "Z_minus": ..., "value": ...}
+    iterations: int = 0
+    seconds: float = 0.0
+    info: dict = field(default_factory=dict)
