@@ -272,7 +272,9 @@ class SdpBackend(Backend):
 
     def solve(self, problem: QNNProblem, engine: str = "scs", eps: float | None = None, max_iters: int | None = None,
               time_limit: float | None = None, samples: int = 64, local_search: bool = True, seed: int = 0,
-              verbose: bool = False, **options) -> Result:
+              verbose: bool = False, rounding: bool = True, **options) -> Result:
+        """Solve the Shor SDP with `engine`, then (rounding=True) sample and refit a network.
+        rounding=False returns the empty network (only the certified lower bound is of interest)."""
         ok, reason = self.supports(problem)
         if not ok:
             raise UnsupportedProblemError(reason)
@@ -296,8 +298,12 @@ class SdpBackend(Backend):
         sdp_value = loss.value(yhat, problem.y) + problem.beta * (sdp.Z_plus[-1, -1] + sdp.Z_minus[-1, -1])
         from .rounding import round_relaxation
 
-        network, rounding_info = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=samples,
-                                                  local_search=local_search, seed=seed)
+        if rounding:
+            network, rounding_info = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=samples,
+                                                      local_search=local_search, seed=seed)
+        else:
+            from ..network import QuantizedNetwork
+            network, rounding_info = QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0)), {}
         ub = problem.objective(network.U, network.alpha)
         lb_claim = sdp.solver_objective
         return Result(

@@ -1,0 +1,90 @@
+"""Tables and plots of certified results (the CLI and the examples print these)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+from .errors import BackendUnavailableError
+
+
+@dataclass
+class Row:
+    """One line of a comparison table."""
+
+    backend: str
+    lower_bound: float | None = None
+    upper_bound: float | None = None
+    gap: float | None = None
+    relative_gap: float | None = None
+    width: int | None = None
+    seconds: float | None = None
+    note: str = ""
+
+
+def _fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def table(rows: list[Row], best_lower_bound: float | None = None) -> str:
+    """Aligned plain-text table; with best_lower_bound, also each UB's gap to the best LB."""
+    head = ["backend", "lower bound", "upper bound", "gap", "rel. gap", "width", "seconds"]
+    if best_lower_bound is not None:
+        head.append("gap to best LB")
+    data = {}
+    for i, r in enumerate(rows):
+        if r.note:
+            continue
+        cells = [r.backend, _fmt(r.lower_bound, ".6g"), _fmt(r.upper_bound, ".6g"), _fmt(r.gap, ".3g"),
+                 _fmt(r.relative_gap, ".2e"), _fmt(r.width, "d"), _fmt(r.seconds, ".2f")]
+        if best_lower_bound is not None:
+            g = None if r.upper_bound is None else (r.upper_bound - best_lower_bound) / max(abs(r.upper_bound), 1e-12)
+            cells.append(_fmt(g, ".2e"))
+        data[i] = cells
+    widths = [max([len(h)] + [len(c[k]) for c in data.values()] + ([len(r.backend) for r in rows] if k == 0 else []))
+              for k, h in enumerate(head)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths)))
+
+    out = [line(head), "  ".join("-" * w for w in widths)]
+    for i, r in enumerate(rows):
+        out.append(f"{r.backend.ljust(widths[0])}  {r.note}" if r.note else line(data[i]))
+    return "\n".join(out)
+
+
+def plot_bounds(rows: list[Row], path: str, title: str = "") -> None:
+    """Bar-and-whisker plot of each backend's certified interval [LB, UB]; written atomically."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BackendUnavailableError("--plot needs matplotlib: pip install 'certqnn[plot]'") from None
+    rows = [r for r in rows if r.upper_bound is not None]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * max(len(rows), 1), 4.2))
+    for i, r in enumerate(rows):
+        lb = r.lower_bound if r.lower_bound is not None else 0.0
+        ax.plot([i, i], [lb, r.upper_bound], color="tab:blue", lw=6, alpha=0.35, solid_capstyle="butt")
+        ax.scatter([i], [r.upper_bound], marker="v", color="tab:red", zorder=3, label="upper bound (network)" if i == 0 else None)
+        ax.scatter([i], [lb], marker="^", color="tab:green", zorder=3, label="certified lower bound" if i == 0 else None)
+    if rows:
+        best = max((r.lower_bound for r in rows if r.lower_bound is not None), default=None)
+        if best is not None:
+            ax.axhline(best, color="tab:green", ls=":", lw=1, label="best lower bound")
+    ax.set_xticks(range(len(rows)), [r.backend for r in rows], rotation=20, ha="right")
+    ax.set_ylabel("objective J")
+    ax.set_title(title or "certified bounds per backend")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    suffix = os.path.splitext(path)[1] or ".png"
+    fd, tmp = tempfile.mkstemp(prefix=".certqnn-plot-", suffix=suffix, dir=directory)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
