@@ -78,8 +78,24 @@ def _feature_sign(G, c, beta, a0, max_steps=2000):
         else:
             theta = np.sign(a)
         A = np.flatnonzero(theta)
-        x, *_ = np.linalg.lstsq(G[np.ix_(A, A)], c[A] - beta * theta[A], rcond=1e-14)
+        GA = G[np.ix_(A, A)]
+        rhs = c[A] - beta * theta[A]
+        x, *_ = np.linalg.lstsq(GA, rhs, rcond=1e-14)
         cur = a[A]
+        r = rhs - GA @ x
+        if r @ r > 1e-18 * max(rhs @ rhs, 1e-300):
+            # rhs leaves range(G_AA): along r (a null direction of G_AA) the prediction is fixed and
+            # f decreases linearly, -t |r|^2, until the first coefficient reaches zero
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ts = np.where(cur * r < 0, -cur / r, np.inf)
+            t = ts.min() if ts.size else np.inf
+            if np.isfinite(t):
+                trial = a.copy()
+                trial[A] = cur + t * r
+                trial[A[int(np.argmin(ts))]] = 0.0
+                if f(trial) <= f(a):
+                    a = trial
+                    continue
         # candidate points: the target and every zero crossing on the segment cur -> x
         with np.errstate(divide="ignore", invalid="ignore"):
             ts = np.where((np.sign(x) != theta[A]) & (x != cur), cur / (cur - x), np.inf)
@@ -101,29 +117,51 @@ def _feature_sign(G, c, beta, a0, max_steps=2000):
     return a
 
 
-def caratheodory_reduce(Phi: np.ndarray, alpha: np.ndarray, tol: float = 1e-10) -> np.ndarray:
+def _householder_null(q: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (r, r-1) of {h : q^T h = 0} for q of shape (r,)."""
+    r = q.shape[0]
+    v = q / np.linalg.norm(q)
+    v = v.copy()
+    v[0] += 1.0 if v[0] >= 0 else -1.0
+    H = np.eye(r) - 2.0 * np.outer(v, v) / (v @ v)     # reflector mapping q to a multiple of e_1
+    return H[:, 1:]
+
+
+def caratheodory_reduce(Phi: np.ndarray, alpha: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Remove atoms while keeping Phi alpha and |alpha|_1 fixed: move along v with Phi_S v = 0,
-    sign_S^T v = 0 until a coefficient reaches 0 (signs never flip, so the l1 norm is linear)."""
+    sign_S^T v = 0 until a coefficient reaches 0 (signs never flip, so the l1 norm is linear).
+    One eigendecomposition gives the null space; each removal updates it by a reflector."""
     alpha = alpha.copy()
-    while True:
-        S = np.flatnonzero(alpha)
-        if S.size <= 1:
-            return alpha
-        A = np.vstack([Phi[:, S], np.sign(alpha[S])[None, :]])
-        _, sv, Vt = np.linalg.svd(A, full_matrices=True)
-        rank = int(np.sum(sv > tol * max(sv[0], 1e-300)))
-        if rank >= S.size:
-            return alpha
-        v = Vt[rank]
-        ratios = np.where(np.abs(v) > 1e-14, -alpha[S] / np.where(v == 0, 1, v), np.inf)
-        pos = ratios[ratios > 0]
-        neg = ratios[ratios < 0]
-        t = pos.min() if pos.size and (not neg.size or pos.min() <= -neg.max()) else (neg.max() if neg.size else None)
-        if t is None:
-            return alpha
-        new = alpha[S] + t * v
-        new[np.argmin(np.abs(new))] = 0.0
-        alpha[S] = new
+    S = np.flatnonzero(alpha)
+    if S.size <= 1:
+        return alpha
+    A = np.vstack([Phi[:, S], np.sign(alpha[S])[None, :]])
+    # null(A) = null(A^T A); columns are normalised first so the threshold is scale-free
+    norms = np.linalg.norm(A, axis=0)
+    An = A / np.where(norms > 0, norms, 1.0)
+    vals, vecs = np.linalg.eigh(An.T @ An)
+    N = vecs[:, vals <= (tol ** 2) * max(vals[-1], 1e-300) * S.size]
+    N = N / np.where(norms > 0, norms, 1.0)[:, None]      # back to the original scaling
+    if N.shape[1]:
+        N, _ = np.linalg.qr(N)
+    coef = alpha[S]
+    while N.shape[1] > 0 and S.size > 1:
+        v = N[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = np.where(np.abs(v) > 1e-14, -coef / v, np.inf)
+        pos = ratios[(ratios > 0) & np.isfinite(ratios)]
+        if pos.size == 0:
+            break
+        coef = coef + pos.min() * v
+        j = int(np.argmin(np.abs(coef)))
+        q = N[j]
+        N = N @ _householder_null(q) if N.shape[1] > 1 and np.linalg.norm(q) > 1e-15 else (N[:, 1:] if np.linalg.norm(q) > 1e-15 else N)
+        N = np.delete(N, j, axis=0)
+        coef = np.delete(coef, j)
+        S = np.delete(S, j)
+    out = np.zeros_like(alpha)
+    out[S] = coef
+    return out
 
 
 def refit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss | None = None,
@@ -144,12 +182,16 @@ def refit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss | None = None,
     alpha = _qp_lasso(G, c, beta, tol)
     # interior-point iterates are never exactly sparse: drop coefficients that carry nothing
     alpha[np.abs(alpha) * np.sqrt(np.diag(G)) <= 1e-12 * max(1.0, float(np.abs(y).sum()))] = 0.0
-    if reduce:
-        alpha = caratheodory_reduce(Phi, alpha)
-    polished = _feature_sign(G, c, beta, alpha)
-    if reduce:
-        polished = caratheodory_reduce(Phi, polished)
-    alpha = min([alpha, polished], key=lambda a: _objective(Phi, y, beta, loss, a))
+    def obj(a):
+        return _objective(Phi, y, beta, loss, a)
+
+    def reduced(a):
+        # the null directions are numerical: accept the reduction only if J does not move
+        r = caratheodory_reduce(Phi, a) if reduce else a
+        return r if obj(r) <= obj(a) + 1e-13 * max(1.0, abs(obj(a))) else a
+
+    alpha = reduced(alpha)
+    alpha = min([alpha, reduced(_feature_sign(G, c, beta, alpha))], key=obj)
     obj = _objective(Phi, y, beta, loss, alpha)
     lb = _restricted_bound(Phi, y, beta, loss, alpha)
     return LassoSolution(alpha, obj, lb, obj - lb)

@@ -1,0 +1,141 @@
+"""The command line contract of interfaces.md: commands, files and exit codes."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from certqnn.cli import main
+
+SMALL = "synthetic:n=30,d=6,seed=1"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CERTQNN_PROGRESS", "0")
+    return tmp_path
+
+
+def test_solve_enumeration_and_sdp_bracket_the_optimum(workdir, capsys):
+    spec = "synthetic:n=40,d=8,seed=1"
+    assert main(["solve", spec, "--backend", "enumeration", "--out", "a.json"]) == 0
+    assert main(["solve", spec, "--backend", "sdp", "--out", "b.json"]) == 0
+    assert main(["verify", "a.json"]) == 0
+    assert main(["verify", "b.json"]) == 0
+    a = json.load(open("a.json"))
+    b = json.load(open("b.json"))
+    assert a["rho_certified_by"] == "exact" and b["rho_certified_by"] == "shor"
+    assert a["relative_gap"] <= 1e-6
+    assert b["lower_bound"] <= a["upper_bound"] + 1e-12
+    assert a["lower_bound"] <= b["upper_bound"] + 1e-12
+    assert "lower bound" in capsys.readouterr().out
+
+
+def test_verify_rejects_tampered_bound_with_exit_1(workdir, capsys):
+    assert main(["solve", SMALL, "--backend", "enumeration", "--out", "a.json"]) == 0
+    doc = json.load(open("a.json"))
+    doc["lower_bound"] = doc["upper_bound"] * 1.01 + 1e-3
+    json.dump(doc, open("t.json", "w"))
+    assert main(["verify", "t.json"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "lower_bound" in out
+
+
+def test_verify_json_output(workdir, capsys):
+    assert main(["solve", SMALL, "--backend", "enumeration", "--out", "a.json"]) == 0
+    capsys.readouterr()
+    assert main(["verify", "a.json", "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["ok"] is True and all(c["passed"] for c in verdict["checks"])
+
+
+@pytest.mark.parametrize("content", ["{", "[]", '{"format": "other"}', "NaN", ""])
+def test_verify_malformed_file_exit_2(workdir, content, capsys):
+    open("bad.json", "w").write(content)
+    assert main(["verify", "bad.json"]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_verify_missing_file_exit_2(workdir):
+    assert main(["verify", "nope.json"]) == 2
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["solve", SMALL, "--beta", "0"], "beta"),
+    (["solve", SMALL, "--beta", "-1"], "beta"),
+    (["solve", SMALL, "--beta", "nan"], "beta"),
+    (["solve", SMALL, "--levels", "quaternary"], "levels"),
+    (["solve", SMALL, "--loss", "cubic"], "loss"),
+    (["solve", SMALL, "--activation", "1,2"], "activation"),
+    (["solve", SMALL, "--activation", "0,0,1"], "activation"),
+    (["solve", SMALL, "--backend", "magic"], "backend"),
+    (["solve", SMALL, "--engine", "gurobi"], "engine"),
+    (["solve", "synthetic:n=30,d=6,seed=1,colour=red"], "DATA"),
+    (["solve", "nofile.npz"], "DATA"),
+    (["solve", "sklearn:mnist"], "DATA"),
+    (["solve", "synthetic:n=30,d=30,seed=1", "--backend", "enumeration"], "sdp"),
+])
+def test_bad_input_exit_2_and_no_file(workdir, capsys, argv, field):
+    assert main(argv + ["--out", "out.json"]) == 2
+    err = capsys.readouterr().err
+    assert field in err
+    assert not os.path.exists("out.json")
+    assert not [f for f in os.listdir(".") if f.startswith(".certqnn-")]
+
+
+def test_bad_data_files_exit_2(workdir, capsys):
+    X = np.ones((5, 3))
+    X[2, 1] = np.nan
+    np.savez("nan.npz", X=X, y=np.ones(5))
+    assert main(["solve", "nan.npz", "--no-standardize", "--out", "o.json"]) == 2
+    assert "X" in capsys.readouterr().err
+    np.savez("shape.npz", X=np.ones((5, 3)), y=np.ones(4))
+    assert main(["solve", "shape.npz", "--out", "o.json"]) == 2
+    assert "y" in capsys.readouterr().err
+    np.savez("empty.npz", X=np.ones((0, 3)), y=np.ones(0))
+    assert main(["solve", "empty.npz", "--out", "o.json"]) == 2
+    open("inf.csv", "w").write("1,2,3\n4,inf,1\n")
+    assert main(["solve", "inf.csv", "--no-standardize", "--out", "o.json"]) == 2
+    assert not os.path.exists("o.json")
+
+
+def test_csv_and_npz_data(workdir):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4))
+    y = rng.normal(size=20)
+    np.savez("d.npz", X=X, y=y)
+    np.savetxt("d.csv", np.column_stack([X, y]), delimiter=",")
+    assert main(["solve", "d.npz", "--backend", "enumeration", "--out", "n.json"]) == 0
+    assert main(["solve", "d.csv", "--backend", "enumeration", "--out", "c.json"]) == 0
+    n, c = json.load(open("n.json")), json.load(open("c.json"))
+    assert n["upper_bound"] == pytest.approx(c["upper_bound"], rel=1e-9)
+
+
+def test_compare_table_and_plot(workdir, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["compare", SMALL, "--backends", "enumeration,sdp,sdp:picos", "--plot", "cmp.png"]) == 0
+    out = capsys.readouterr().out
+    for name in ("enumeration", "sdp:scs", "sdp:picos", "exact optimum"):
+        assert name in out
+    assert os.path.getsize("cmp.png") > 1000
+
+
+def test_compare_skips_unsupported_backend(workdir, capsys):
+    assert main(["compare", "synthetic:n=30,d=26,seed=0", "--backends", "enumeration,sdp", "--samples", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped" in out and "sdp:scs" in out
+
+
+def test_solve_levels_and_width(workdir):
+    assert main(["solve", SMALL, "--backend", "enumeration", "--levels", "ternary", "--width", "3", "--out", "t.json"]) == 0
+    doc = json.load(open("t.json"))
+    U = np.array(doc["network"]["U"])
+    assert U.shape[1] <= 3 and set(np.unique(U)) <= {-1.0, 0.0, 1.0}
+    assert main(["verify", "t.json"]) == 0
+
+
+@pytest.mark.slow
+def test_demo_runs_and_writes_certificate(workdir, capsys):
+    assert main(["demo"]) == 0
+    assert main(["verify", "certificate.json"]) == 0
