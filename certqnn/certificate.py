@@ -126,6 +126,9 @@ class Certificate:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the file normal permissions
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

@@ -245,7 +245,8 @@ def assert_within_certified_gap(network, problem: QNNProblem, rel: float, lower_
     already trust (e.g. from a verified certificate); otherwise one is computed by running
     certqnn's `backend` ('auto': enumeration when d*bits <= 12, else sdp; extra `options` go to
     solve) and certify(), which re-verifies it. The network must lie on the level grid and respect
-    problem.width. Returns the relative gap; raises AssertionError with the numbers otherwise.
+    problem.width, and LB must not exceed J (beyond 1e-9 relative: that would mean an invalid bound).
+    Returns the relative gap; raises AssertionError with the numbers otherwise.
     """
     from . import certify, solve
 
@@ -271,6 +272,10 @@ def assert_within_certified_gap(network, problem: QNNProblem, rel: float, lower_
         lb, source = float(lower_bound), "given"
     gap = J - lb
     relgap = gap / max(abs(J), 1e-12)
+    if relgap < -1e-9:
+        raise AssertionError(
+            f"the lower bound LB = {lb!r} ({source}) exceeds the network objective J = {J!r}: "
+            f"the bound is invalid or the objective is wrong. Problem: {problem.describe()}.")
     if not relgap <= rel:
         raise AssertionError(
             f"network objective J = {J!r} is not within relative gap {rel:g} of the certified lower bound "

@@ -77,14 +77,36 @@ def _refit_atoms(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, alpha0=None
     return S, sol
 
 
-def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, rounds: int = 8,
-                       seeds_per_round: int = 16, rng: np.random.Generator | None = None):
+def screen(Q: np.ndarray, S: np.ndarray, keep: int) -> np.ndarray:
+    """The `keep` distinct columns of S with the largest |u~^T Q u~| = |phi_u^T w| (the atoms that
+    can enter the Lasso support are those with |phi_u^T w| close to beta)."""
+    S = np.unique(S.T, axis=0).T
+    if S.shape[1] <= keep:
+        return S
+    score = np.abs(quadratic_value(Q, S))
+    return S[:, np.argsort(-score, kind="stable")[:keep]]
+
+
+def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, rounds: int = 200,
+                       seeds_per_round: int = 16, rng: np.random.Generator | None = None,
+                       max_new: int = 64, time_budget: float = 30.0):
     """Heuristic column generation: refit, then local-search new neurons against Q(w) of the
-    residual and add them while the objective improves. Returns (S, alpha, objective)."""
+    residual and add the most violated ones while the objective improves (at most `rounds`
+    rounds and about `time_budget` seconds). Returns (S, alpha, objective)."""
+    import time
+
+    deadline = time.perf_counter() + time_budget
     rng = rng or np.random.default_rng(0)
     act, y, beta, loss = problem.activation, problem.y, problem.beta, problem.loss
+    from ..progress import progress
+
     S, sol = _refit_atoms(problem, Xb, S)
+    bar = progress(desc="rounding: local-search pricing", unit="round")
     for _ in range(rounds):
+        bar.set_postfix(objective=f"{sol.objective:.6g}", neurons=int(np.count_nonzero(sol.alpha)), refresh=False)
+        bar.update()
+        if time.perf_counter() > deadline:
+            break
         w = loss.gradient(neuron_outputs(Xb, act, S) @ sol.alpha, y)
         Q = q_matrix(Xb, act, w)
         starts = np.hstack([S, np.where(rng.random((S.shape[0], seeds_per_round)) < 0.5, -1.0, 1.0)])
@@ -95,10 +117,12 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
         new = [c for c in np.unique(found.T, axis=0) if tuple(c) not in known] if found.size else []
         if not new:
             break
+        new = screen(Q, np.array(new).T, max_new).T
         S_new, sol_new = _refit_atoms(problem, Xb, np.hstack([S[:, sol.alpha != 0], np.array(new).T]))
         if sol_new.objective >= sol.objective - 1e-12 * abs(sol.objective):
             break
         S, sol = S_new, sol_new
+    bar.close()
     keep = sol.alpha != 0
     return S[:, keep], sol.alpha[keep], sol.objective
 
@@ -121,8 +145,11 @@ def prune_to_width(problem: QNNProblem, S: np.ndarray, alpha: np.ndarray) -> Qua
 
 
 def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_minus: np.ndarray,
-                     w: np.ndarray, samples: int = 64, local_search: bool = True, seed: int = 0):
-    """Sample neurons from both lifted blocks, refit alpha exactly, improve. Returns (network, info)."""
+                     w: np.ndarray, samples: int = 64, local_search: bool = True, seed: int = 0,
+                     max_candidates: int = 128, time_budget: float = 30.0):
+    """Sample neurons from both lifted blocks, keep the `max_candidates` most correlated with the
+    SDP's dual vector w, refit alpha exactly, improve by local-search pricing for about
+    `time_budget` seconds. Returns (network, info)."""
     rng = np.random.default_rng(seed)
     act = problem.activation
     Q = q_matrix(Xb, act, w)
@@ -144,8 +171,9 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_
         cands.append(np.where(rng.random((Xb.shape[1], samples)) < 0.5, -1.0, 1.0))
     S = np.hstack(cands)
     info["candidates"] = int(np.unique(S.T, axis=0).shape[0])
+    S = screen(Q, S, max_candidates)
     if local_search:
-        S, alpha, _ = improve_by_pricing(problem, Xb, S, rng=rng)
+        S, alpha, _ = improve_by_pricing(problem, Xb, S, rng=rng, time_budget=time_budget)
     else:
         S, sol = _refit_atoms(problem, Xb, S)
         keep = sol.alpha != 0

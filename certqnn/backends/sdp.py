@@ -272,7 +272,7 @@ class SdpBackend(Backend):
 
     def solve(self, problem: QNNProblem, engine: str = "scs", eps: float | None = None, max_iters: int | None = None,
               time_limit: float | None = None, samples: int = 64, local_search: bool = True, seed: int = 0,
-              verbose: bool = False, rounding: bool = True, **options) -> Result:
+              verbose: bool = False, rounding: bool = True, rounding_time: float = 30.0, **options) -> Result:
         """Solve the Shor SDP with `engine`, then (rounding=True) sample and refit a network.
         rounding=False returns the empty network (only the certified lower bound is of interest)."""
         ok, reason = self.supports(problem)
@@ -299,8 +299,9 @@ class SdpBackend(Backend):
         from .rounding import round_relaxation
 
         if rounding:
+            budget = rounding_time if time_limit is None else max(0.0, min(rounding_time, time_limit - solve_seconds))
             network, rounding_info = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=samples,
-                                                      local_search=local_search, seed=seed)
+                                                      local_search=local_search, seed=seed, time_budget=budget)
         else:
             from ..network import QuantizedNetwork
             network, rounding_info = QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0)), {}

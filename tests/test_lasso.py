@@ -1,0 +1,163 @@
+"""certqnn.lasso.refit: min_a |Phi a - y|^2 / 2 + beta |a|_1 (math §3, §7)."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from scipy.optimize import minimize
+
+from certqnn.lasso import caratheodory_reduce, refit
+from strategies import lasso_instances
+
+
+def lasso_objective(Phi, y, beta, a):
+    r = Phi @ a - y
+    return 0.5 * float(r @ r) + beta * float(np.abs(a).sum())
+
+
+def exact_reference(Phi, y, beta):
+    """Exact Lasso optimum for tiny m: some optimal solution has a support S with linearly
+    independent columns and signs theta, where a_S = G_SS^{-1} (c_S - beta theta_S). Every
+    sign-consistent candidate is feasible, so the smallest objective among them is p*."""
+    n, m = Phi.shape
+    G, c = Phi.T @ Phi, Phi.T @ y
+    best = lasso_objective(Phi, y, beta, np.zeros(m))
+    for k in range(1, min(m, n) + 1):
+        for S in itertools.combinations(range(m), k):
+            S = list(S)
+            GS = G[np.ix_(S, S)]
+            if np.linalg.matrix_rank(Phi[:, S]) < k:
+                continue
+            for theta in itertools.product((-1.0, 1.0), repeat=k):
+                theta = np.array(theta)
+                aS = np.linalg.solve(GS, c[S] - beta * theta)
+                if np.all(aS * theta > 0):
+                    a = np.zeros(m)
+                    a[S] = aS
+                    best = min(best, lasso_objective(Phi, y, beta, a))
+    return best
+
+
+def scipy_reference(Phi, y, beta):
+    """High-accuracy L-BFGS-B on the split form a = p - q, p, q >= 0 (smooth, bound constrained)."""
+    m = Phi.shape[1]
+
+    def f(x):
+        a = x[:m] - x[m:]
+        r = Phi @ a - y
+        g = Phi.T @ r
+        return 0.5 * r @ r + beta * x.sum(), np.concatenate([g + beta, -g + beta])
+
+    res = minimize(f, np.zeros(2 * m), jac=True, method="L-BFGS-B", bounds=[(0, None)] * (2 * m),
+                   options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 20000, "maxcor": 50})
+    return float(res.fun)
+
+
+def assert_kkt(Phi, y, beta, alpha, rtol=1e-6):
+    w = Phi @ alpha - y
+    corr = Phi.T @ w
+    scale = beta + 1e-12 * float(np.abs(Phi).max() * np.abs(y).max())
+    nz = alpha != 0
+    assert np.all(np.abs(corr[nz] + beta * np.sign(alpha[nz])) <= rtol * scale), \
+        f"nonzero coefficients violate phi_j^T w = -beta sign(alpha_j): {corr[nz]} vs {-beta * np.sign(alpha[nz])}"
+    assert np.all(np.abs(corr[~nz]) <= beta * (1 + rtol)), \
+        f"zero coefficients violate |phi_j^T w| <= beta: max {np.abs(corr[~nz]).max(initial=0)} > {beta}"
+
+
+@settings(max_examples=60)
+@given(lasso_instances(max_n=10, max_m=6))
+def test_refit_is_exact_on_tiny_instances(inst):
+    Phi, y, beta = inst
+    sol = refit(Phi, y, beta)
+    ref = exact_reference(Phi, y, beta)
+    assert sol.objective == pytest.approx(lasso_objective(Phi, y, beta, sol.alpha), rel=1e-13)
+    assert sol.objective <= ref + 1e-9 * max(1.0, abs(ref))
+    assert sol.objective >= ref - 1e-9 * max(1.0, abs(ref))
+    assert_kkt(Phi, y, beta, sol.alpha)
+    # its own dual bound is a valid lower bound and closes the gap
+    assert sol.lower_bound <= ref + 1e-10 * max(1.0, abs(ref))
+    assert sol.gap == pytest.approx(sol.objective - sol.lower_bound, abs=1e-12)
+    assert sol.gap <= 1e-7 * max(1.0, abs(sol.objective))
+
+
+@settings(max_examples=15)
+@given(lasso_instances(max_n=20, max_m=30))
+def test_refit_matches_scipy_reference(inst):
+    Phi, y, beta = inst
+    sol = refit(Phi, y, beta)
+    ref = scipy_reference(Phi, y, beta)
+    # L-BFGS-B is only approximately optimal: refit must be at least as good, and close
+    assert sol.objective <= ref + 1e-9 * max(1.0, abs(ref))
+    assert sol.objective >= ref - 1e-6 * max(1.0, abs(ref))
+    assert_kkt(Phi, y, beta, sol.alpha)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("n, m, r", [(6, 40, 6), (8, 60, 3), (5, 25, 5), (12, 80, 7)])
+def test_caratheodory_sparsity(seed, n, m, r):
+    """Many collinear atoms (m >> n, rank r): at most rank + 1 nonzeros survive (math §1)."""
+    rng = np.random.default_rng(seed)
+    Phi = rng.standard_normal((n, r)) @ rng.standard_normal((r, m))
+    y = rng.standard_normal(n)
+    beta = 0.05 * float(np.max(np.abs(Phi.T @ y)))
+    sol = refit(Phi, y, beta)
+    rank = np.linalg.matrix_rank(Phi)
+    assert rank == r
+    assert np.count_nonzero(sol.alpha) <= rank + 1
+    assert_kkt(Phi, y, beta, sol.alpha)
+    assert sol.gap <= 1e-7 * max(1.0, abs(sol.objective))
+
+
+def test_quantized_atoms_are_highly_collinear_but_refit_stays_sparse():
+    """Real atoms sigma(X u) over all u live in a space of dimension <= (p+1)(p+2)/2."""
+    rng = np.random.default_rng(3)
+    p, n = 5, 40
+    X = rng.standard_normal((n, p))
+    U = 1.0 - 2.0 * ((np.arange(2 ** p)[None, :] >> np.arange(p)[:, None]) & 1)
+    Phi = (X @ U) ** 2 + 0.3 * (X @ U)
+    y = rng.standard_normal(n)
+    beta = 0.02 * float(np.max(np.abs(Phi.T @ y)))
+    sol = refit(Phi, y, beta)
+    assert np.count_nonzero(sol.alpha) <= np.linalg.matrix_rank(Phi) + 1
+    assert_kkt(Phi, y, beta, sol.alpha)
+    assert sol.objective <= scipy_reference(Phi, y, beta) + 1e-9 * sol.objective
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_caratheodory_reduce_keeps_prediction_and_l1_norm(seed):
+    rng = np.random.default_rng(seed)
+    Phi = rng.standard_normal((4, 15))
+    alpha = rng.standard_normal(15)
+    reduced = caratheodory_reduce(Phi, alpha)
+    assert np.count_nonzero(reduced) <= 5
+    np.testing.assert_allclose(Phi @ reduced, Phi @ alpha, rtol=1e-9, atol=1e-9)
+    # signs never flip, so |alpha|_1 is preserved exactly along the move
+    assert np.all(reduced * alpha >= 0)
+    assert np.abs(reduced).sum() == pytest.approx(np.abs(alpha).sum(), rel=1e-9)
+
+
+def test_large_beta_gives_zero_solution():
+    rng = np.random.default_rng(1)
+    Phi, y = rng.standard_normal((8, 5)), rng.standard_normal(8)
+    beta = 1.0001 * float(np.max(np.abs(Phi.T @ y)))
+    sol = refit(Phi, y, beta)
+    assert np.all(sol.alpha == 0)
+    assert sol.objective == pytest.approx(0.5 * float(y @ y), rel=1e-15)
+    assert sol.lower_bound <= sol.objective
+
+
+def test_no_atoms():
+    y = np.array([1.0, -2.0])
+    sol = refit(np.zeros((2, 0)), y, 1.0)
+    assert sol.alpha.shape == (0,) and sol.objective == 2.5 and sol.gap == 0.0
+
+
+def test_duplicate_atoms_split_weight_without_changing_the_value():
+    rng = np.random.default_rng(2)
+    Phi = rng.standard_normal((10, 3))
+    y = rng.standard_normal(10)
+    beta = 0.2 * float(np.max(np.abs(Phi.T @ y)))
+    single = refit(Phi, y, beta)
+    doubled = refit(np.hstack([Phi, Phi]), y, beta)
+    assert doubled.objective == pytest.approx(single.objective, rel=1e-10)
+    np.testing.assert_allclose(doubled.alpha[:3] + doubled.alpha[3:], single.alpha, atol=1e-7)
