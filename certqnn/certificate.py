@@ -20,6 +20,7 @@ FORMAT = "certqnn-certificate"
 VERSION = 1
 MAX_FILE_BYTES = 1 << 30
 MAX_NEURONS = 100_000
+MAX_CUTS = 1_000_000
 
 
 def _reject_constant(name):
@@ -32,7 +33,10 @@ def _number(doc, key, allow_null=False):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CertificateFormatError(key, f"must be a number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise CertificateFormatError(key, "is too large for a double") from None
     if not math.isfinite(value):
         raise CertificateFormatError(key, "must be finite")
     return value
@@ -44,9 +48,16 @@ def _array(value, key, ndim, max_shape):
     if not isinstance(value, list):
         raise CertificateFormatError(key, f"must be a JSON array, got {type(value).__name__}")
     try:
-        arr = np.array(value, dtype=float)
-    except (TypeError, ValueError):
+        raw = np.array(value)
+    except (TypeError, ValueError, OverflowError):
         raise CertificateFormatError(key, "must contain numbers only (rectangular)") from None
+    if raw.size and raw.dtype.kind not in "iuf":
+        # strings ("1.5"), booleans, nulls, ragged rows, huge integers (object dtype) are refused
+        raise CertificateFormatError(key, "must contain numbers only (rectangular, no strings/booleans/null)")
+    try:
+        arr = raw.astype(float)
+    except OverflowError:
+        raise CertificateFormatError(key, "contains a number too large for a double") from None
     if arr.ndim != ndim and not (ndim == 2 and arr.size == 0):
         raise CertificateFormatError(key, f"must be {ndim}-dimensional, got shape {arr.shape}")
     if ndim == 2 and arr.ndim == 1:
@@ -78,6 +89,10 @@ class Certificate:
     seconds: float = 0.0
     certqnn_version: str = ""
     data_sha256: str | None = None
+    cuts_plus: np.ndarray | None = None    # (k, 6) int triangle cuts with z_plus (certqnn.triangles)
+    mu_plus: np.ndarray | None = None      # (k,) >= 0
+    cuts_minus: np.ndarray | None = None
+    mu_minus: np.ndarray | None = None
 
     # -- problem ---------------------------------------------------------------------------
     def problem(self, data=None) -> QNNProblem:
@@ -102,16 +117,28 @@ class Certificate:
 
         return {
             "format": FORMAT, "version": VERSION,
-            "problem": self.problem_doc,
+            "problem": _jsonable(self.problem_doc),
             "data_sha256": self.data_sha256,
             "network": {"U": arr(self.U), "alpha": arr(self.alpha)},
-            "dual": None if self.w is None else {"w": arr(self.w), "z_plus": arr(self.z_plus), "z_minus": arr(self.z_minus)},
+            "dual": None if self.w is None else self._dual_dict(),
             "rho_certified_by": self.rho_certified_by,
             "upper_bound": float(self.upper_bound), "lower_bound": float(self.lower_bound),
             "gap": float(self.gap), "relative_gap": float(self.relative_gap),
             "tightness": _jsonable(self.tightness), "backend": self.backend, "seconds": float(self.seconds),
             "certqnn_version": self.certqnn_version,
         }
+
+    def _dual_dict(self) -> dict:
+        def arr(a):
+            return None if a is None else np.asarray(a, float).tolist()
+
+        out = {"w": arr(self.w), "z_plus": arr(self.z_plus), "z_minus": arr(self.z_minus)}
+        for side in ("plus", "minus"):
+            cuts, mu = getattr(self, f"cuts_{side}"), getattr(self, f"mu_{side}")
+            if cuts is not None and len(cuts):
+                out[f"cuts_{side}"] = np.asarray(cuts, dtype=np.int64).tolist()
+                out[f"mu_{side}"] = arr(mu)
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), allow_nan=False)
@@ -141,7 +168,7 @@ class Certificate:
             raise CertificateFormatError("(root)", "must be a JSON object")
         if doc.get("format") != FORMAT:
             raise CertificateFormatError("format", f"must be {FORMAT!r}")
-        if doc.get("version") != VERSION:
+        if type(doc.get("version")) is not int or doc.get("version") != VERSION:
             raise CertificateFormatError("version", f"unsupported version {doc.get('version')!r} (this certqnn reads {VERSION})")
         prob = doc.get("problem")
         if not isinstance(prob, dict):
@@ -159,7 +186,7 @@ class Certificate:
         if not isinstance(levels, list) or not 2 <= len(levels) <= 1024:
             raise CertificateFormatError("problem.levels", "must be a list of 2..1024 numbers")
         pdoc["levels"] = [_number({"problem.levels": v}, "problem.levels") for v in levels]
-        if not isinstance(prob.get("loss"), str):
+        if not isinstance(prob.get("loss"), str):  # noqa: SIM102
             raise CertificateFormatError("problem.loss", "must be a string")
         pdoc["loss"] = prob["loss"]
         pdoc["beta"] = _number({"problem.beta": prob.get("beta")}, "problem.beta")
@@ -185,6 +212,17 @@ class Certificate:
                 zp = _array(dual.get("z_plus"), "dual.z_plus", 1, (MAX_FEATURES * 16 + 1,))
             if dual.get("z_minus") is not None:
                 zm = _array(dual.get("z_minus"), "dual.z_minus", 1, (MAX_FEATURES * 16 + 1,))
+            cut_data = {}
+            for side in ("plus", "minus"):
+                if dual.get(f"cuts_{side}") is None:
+                    continue
+                cuts = _array(dual.get(f"cuts_{side}"), f"dual.cuts_{side}", 2, (MAX_CUTS, 6))
+                if cuts.size and (cuts.shape[1] != 6 or not np.all(cuts == np.round(cuts))):
+                    raise CertificateFormatError(f"dual.cuts_{side}", "rows must be 6 integers (i, j, k, s_i, s_j, s_k)")
+                mu = _array(dual.get(f"mu_{side}"), f"dual.mu_{side}", 1, (MAX_CUTS,))
+                if mu.shape[0] != cuts.shape[0]:
+                    raise CertificateFormatError(f"dual.mu_{side}", f"needs one multiplier per cut ({cuts.shape[0]})")
+                cut_data[side] = (cuts.astype(np.int64).reshape(-1, 6), mu)
         rho_by = doc.get("rho_certified_by")
         if rho_by not in ("shor", "exact"):
             raise CertificateFormatError("rho_certified_by", "must be 'shor' or 'exact'")
@@ -195,10 +233,15 @@ class Certificate:
         version = doc.get("certqnn_version", "")
         if not isinstance(backend, str) or not isinstance(version, str):
             raise CertificateFormatError("backend", "backend and certqnn_version must be strings")
-        return cls(pdoc, U, alpha, w, zp, zm, rho_by,
+        cert = cls(pdoc, U, alpha, w, zp, zm, rho_by,
                    _number(doc, "upper_bound"), _number(doc, "lower_bound"), _number(doc, "gap"),
                    _number(doc, "relative_gap"), tightness, backend, _number(doc, "seconds", allow_null=True) or 0.0,
                    version, sha)
+        if dual is not None:
+            for side, (cuts, mu) in cut_data.items():
+                setattr(cert, f"cuts_{side}", cuts)
+                setattr(cert, f"mu_{side}", mu)
+        return cert
 
     @classmethod
     def from_json(cls, text: str) -> "Certificate":

@@ -19,27 +19,26 @@ from .lifting import neuron_outputs
 from .problem import QNNProblem
 from .result import Result
 from .verify import (exact_rho_bound, is_psd_rigorous, objective_upper_bound, psd_margin_needed,
-                     q_matrix_with_error, scaled_dual_lower_bound, shor_rho_bound, up, verify, U_ROUND)
+                     q_matrix_with_error, scaled_dual_lower_bound, shor_rho_bound, shor_side_matrix, up, verify)
 from .certificate import Certificate
 
 EXACT_RHO_DEFAULT_DIM = 16     # below this, exact enumeration of rho is cheaper than trusting z
 
 
-def repair_diagonal(Q: np.ndarray, E: np.ndarray, z: np.ndarray | None, sign: float) -> np.ndarray:
-    """Smallest uniform shift of z (or of lambda_max-based z when z is None) such that
-    Diag(z) - sign*Q passes the rigorous PSD test. Shape (p+1,)."""
+def repair_diagonal(Q: np.ndarray, E: np.ndarray, z: np.ndarray | None, sign: float, cuts=None, mu=None) -> np.ndarray:
+    """Smallest uniform shift of z (or of a lambda_max-based z when z is None) such that
+    Diag(z) - sum mu_T E_T - sign*Q passes the rigorous PSD test of verify.py. Shape (p+1,)."""
     D = Q.shape[0]
     if z is None or not np.all(np.isfinite(z)):
         z = np.full(D, float(np.linalg.eigvalsh(sign * Q)[-1]))
     z = np.asarray(z, float).copy()
     for attempt in range(60):
-        M = np.diag(z) - sign * Q
-        Em = E + U_ROUND * np.abs(M) * np.eye(D)
-        ok, _ = is_psd_rigorous(M, Em)
+        M, EM = shor_side_matrix(Q, E, z, sign, cuts, mu)
+        ok, _ = is_psd_rigorous(M, EM)
         if ok:
             return z
         lam = float(np.linalg.eigvalsh(M)[0])
-        margin = 4.0 * psd_margin_needed(M, Em) * (2.0 ** attempt) + 1e-300
+        margin = 4.0 * psd_margin_needed(M, EM) * (2.0 ** attempt) + 1e-300
         z = z + max(margin - lam, margin)
     raise CertQNNError("could not repair the dual diagonal (matrix too ill-conditioned)")
 
@@ -73,14 +72,22 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     if method is None:
         method = "exact" if (problem.binary_dim <= EXACT_RHO_DEFAULT_DIM or not has_z) and problem.binary_dim <= 20 else "shor"
     zp = zm = None
+    dual = result.dual
+    cuts = {}
+    if has_z and dual.cuts_plus is not None and len(dual.cuts_plus):
+        cuts["plus"] = (np.asarray(dual.cuts_plus, dtype=np.int64), np.clip(np.asarray(dual.mu_plus, float), 0, None))
+    if has_z and dual.cuts_minus is not None and len(dual.cuts_minus):
+        cuts["minus"] = (np.asarray(dual.cuts_minus, dtype=np.int64), np.clip(np.asarray(dual.mu_minus, float), 0, None))
     if method == "exact":
         rho_bar, _ = exact_rho_bound(Q, E, act.is_even)
         if rho_bar is None:
             method = "shor"
     if method == "shor":
-        zp = repair_diagonal(Q, E, result.dual.z_plus if has_z else None, +1.0)
-        zm = repair_diagonal(Q, E, result.dual.z_minus if has_z else None, -1.0)
-        rho_bar, why = shor_rho_bound(Q, E, zp, zm)
+        cp, mp = cuts.get("plus", (None, None))
+        cm, mm = cuts.get("minus", (None, None))
+        zp = repair_diagonal(Q, E, dual.z_plus if has_z else None, +1.0, cp, mp)
+        zm = repair_diagonal(Q, E, dual.z_minus if has_z else None, -1.0, cm, mm)
+        rho_bar, why = shor_rho_bound(Q, E, zp, zm, cp, mp, cm, mm)
         if rho_bar is None:
             raise CertQNNError(f"repaired dual point failed verification: {why}")
     lb, scale = scaled_dual_lower_bound(w, y, rho_bar, problem.beta)
@@ -93,6 +100,9 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
         doc = {"X": problem.X.tolist(), "y": problem.y.tolist(), **doc}
     cert = Certificate(doc, U, alpha, w, zp, zm, method, ub, lb, _round_up(gap), _round_up(rel), tightness,
                        result.backend, float(result.seconds), __version__, problem.data_hash())
+    if method == "shor":
+        cert.cuts_plus, cert.mu_plus = cuts.get("plus", (None, None))
+        cert.cuts_minus, cert.mu_minus = cuts.get("minus", (None, None))
     if not embed_data:
         cert.problem_doc = doc
     verdict = verify(cert, data=None if embed_data else (problem.X, problem.y))
@@ -117,7 +127,7 @@ def _tightness(problem, result, ub, lb, rho_bar, exact_value) -> dict:
         report["exact_value"] = exact_value
         if "sdp_value" in report:
             report["relaxation_gap"] = exact_value - report["sdp_value"]
-    for key in ("solver_status", "engine", "rho"):
+    for key in ("solver_status", "engine", "rho", "shor_bound", "strengthened_bound", "cuts_added", "cut_rounds"):
         if key in result.info:
             report[key] = result.info[key]
     return report

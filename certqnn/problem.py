@@ -80,12 +80,16 @@ class QNNProblem:
                 act = Polynomial.parse(act)
             else:
                 try:
+                    if len(act) != 3:
+                        raise TypeError
                     act = Polynomial(*act)
                 except TypeError:
                     raise InvalidProblemError("activation", f"expected Polynomial(a, b, c) or (a, b, c), got {act!r}") from None
         object.__setattr__(self, "activation", act)
         object.__setattr__(self, "levels", Levels.parse(self.levels))
         object.__setattr__(self, "loss", get_loss(self.loss))
+        if isinstance(self.beta, (bool, np.bool_)):
+            raise InvalidProblemError("beta", f"must be a positive number, got {self.beta!r}")
         try:
             beta = float(self.beta)
         except (TypeError, ValueError):

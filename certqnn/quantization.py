@@ -57,10 +57,11 @@ class Levels:
 
     @property
     def values(self) -> np.ndarray:
-        """The sorted set Q, shape (|Q|,)."""
-        c = np.array(self.coefficients)
-        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * len(c))).reshape(len(c), -1)
-        return np.unique(np.round(c @ signs, 12))
+        """The sorted set Q, shape (|Q|,), computed with exactly the arithmetic of collapse() so
+        that every collapsed weight is (bit for bit) an element of this set."""
+        B = len(self.coefficients)
+        signs = 1.0 - 2.0 * ((np.arange(1 << B)[None, :] >> np.arange(B)[:, None]) & 1)
+        return np.unique(self.collapse(signs.reshape(B, -1)).ravel())
 
     def expand(self, X: np.ndarray) -> np.ndarray:
         """Expanded design X~ = [c_1 X, ..., c_B X], shape (n, d*B) for X of shape (n, d)."""
@@ -71,7 +72,10 @@ class Levels:
         S = np.asarray(S, dtype=float)
         B = self.n_bits
         d = S.shape[0] // B
-        return sum(c * S[l * d:(l + 1) * d] for l, c in enumerate(self.coefficients))
+        out = self.coefficients[0] * S[:d]
+        for l in range(1, B):                 # fixed left-to-right order: values() relies on it
+            out = out + self.coefficients[l] * S[l * d:(l + 1) * d]
+        return out
 
     def contains(self, U: np.ndarray, tol: float = 0.0) -> np.ndarray:
         """Elementwise test U in Q (exact when tol = 0)."""

@@ -25,14 +25,19 @@ class Status(str, Enum):
 class DualData:
     """Dual point for the certificate (math §4-5).
 
-    w: (n,) dual vector; z_plus: (p+1,) with Diag(z_plus) - Q(w) >= 0 claimed;
-    z_minus: (p+1,) with Diag(z_minus) + Q(w) >= 0 claimed (None when rho is certified exactly).
+    w: (n,) dual vector; z_plus: (p+1,) with Diag(z_plus) - sum mu_plus E_T - Q(w) >= 0 claimed;
+    z_minus: (p+1,) with Diag(z_minus) - sum mu_minus E_T + Q(w) >= 0 claimed (None when rho is
+    certified exactly). cuts_*: (k, 6) int triangle cuts (certqnn.triangles), mu_*: (k,) >= 0.
     p = d*B is the binary dimension of the problem.
     """
 
     w: np.ndarray
     z_plus: np.ndarray | None = None
     z_minus: np.ndarray | None = None
+    cuts_plus: np.ndarray | None = None
+    mu_plus: np.ndarray | None = None
+    cuts_minus: np.ndarray | None = None
+    mu_minus: np.ndarray | None = None
 
 
 @dataclass

@@ -20,6 +20,7 @@ import numpy as np
 
 from .activations import Polynomial
 from .oracles import MAX_EXACT_DIM, quadratic_extremes
+from .triangles import validate as validate_cuts, weighted_sum as triangle_sum
 
 U_ROUND = 2.0 ** -53
 SAFETY = 1.0 + 1e-6
@@ -133,21 +134,49 @@ def is_psd_rigorous(M_hat: np.ndarray, E: np.ndarray) -> tuple[bool, str]:
     return False, f"shift {s:.3e} below the a-posteriori error bound {need:.3e}"
 
 
-def shor_rho_bound(Q: np.ndarray, E: np.ndarray, z_plus, z_minus) -> tuple[float | None, str]:
-    """rho_bar = max(1^T z+, 1^T z-) (rounded up) if Diag(z+) - Q >= 0 and Diag(z-) + Q >= 0."""
+def shor_side_matrix(Q: np.ndarray, E: np.ndarray, z, sign: float, cuts=None, mu=None):
+    """(M_hat, E_M): M = Diag(z) - sum_T mu_T E_T - sign Q(w) in floating point, and an elementwise
+    bound |M_hat - M| <= E_M given |Q_hat - Q| <= E (proofs/rigorous_psd.md, triangle_cuts.md)."""
+    D = Q.shape[0]
+    T = np.zeros((D, D))
+    ET = 0.0
+    if cuts is not None and len(cuts):
+        T = triangle_sum(cuts, mu, D)
+        # each entry sums <= len(cuts) exact terms +-mu/2
+        ET = gamma(len(cuts) + 1) * 0.5 * float(np.sum(mu)) * SAFETY
+    M = np.diag(z) - T - sign * Q
+    EM = E + ET + gamma(2) * (np.diag(np.abs(z)) + np.abs(T) + np.abs(Q))
+    return M, EM * SAFETY + TINY
+
+
+def shor_rho_bound(Q: np.ndarray, E: np.ndarray, z_plus, z_minus, cuts_plus=None, mu_plus=None,
+                   cuts_minus=None, mu_minus=None) -> tuple[float | None, str]:
+    """rho_bar = max(1^T z+ + 1^T mu+, 1^T z- + 1^T mu-) (rounded up) if
+    Diag(z+) - sum mu+ E_T - Q >= 0 and Diag(z-) - sum mu- E_T + Q >= 0 (plain Shor: no cuts)."""
     msgs = []
     total = []
-    for name, z, sign in (("z_plus", z_plus, 1.0), ("z_minus", z_minus, -1.0)):
+    D = Q.shape[0]
+    for name, z, sign, cuts, mu in (("z_plus", z_plus, 1.0, cuts_plus, mu_plus),
+                                    ("z_minus", z_minus, -1.0, cuts_minus, mu_minus)):
         z = np.asarray(z, float)
-        if z.shape != (Q.shape[0],) or not np.all(np.isfinite(z)):
-            return None, f"{name} must be a finite vector of length {Q.shape[0]}"
-        M = np.diag(z) - sign * Q
-        Em = E + U_ROUND * np.abs(M) * np.eye(Q.shape[0])   # rounding of the diagonal subtraction
-        ok, why = is_psd_rigorous(M, Em * SAFETY)
+        if z.shape != (D,) or not np.all(np.isfinite(z)):
+            return None, f"{name} must be a finite vector of length {D}"
+        if cuts is not None and len(cuts):
+            cuts = np.asarray(cuts)
+            mu = np.asarray(mu, float)
+            bad = validate_cuts(cuts, D)
+            if bad is not None:
+                return None, f"cuts for {name}: {bad}"
+            if mu.shape != (cuts.shape[0],) or not np.all(np.isfinite(mu)) or np.any(mu < 0):
+                return None, f"multipliers for {name} must be {cuts.shape[0]} finite numbers >= 0"
+        else:
+            cuts, mu = None, np.zeros(0)
+        M, EM = shor_side_matrix(Q, E, z, sign, cuts, mu)
+        ok, why = is_psd_rigorous(M, EM)
         if not ok:
             return None, f"Diag({name}) {'-' if sign > 0 else '+'} Q(w): {why}"
-        msgs.append(f"{name}: {why}")
-        total.append(up(math.fsum(z)))
+        msgs.append(f"{name}: {why}" + (f" with {len(mu)} triangle cuts" if len(mu) else ""))
+        total.append(up(math.fsum(np.concatenate([z, mu]))))
     return max(total), "; ".join(msgs)
 
 
@@ -226,8 +255,23 @@ class Verdict:
 def verify(certificate, data=None) -> Verdict:
     """Recompute every claim of a Certificate (certqnn.certificate) from its data alone.
 
-    data: optional (X, y) when the certificate stores only the data hash.
+    data: optional (X, y) when the certificate stores only the data hash. Never raises on a
+    hostile certificate: overflow or any arithmetic failure becomes a failed check.
     """
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _verify(certificate, data)
+    except (OverflowError, ValueError, ZeroDivisionError, FloatingPointError, ArithmeticError) as exc:
+        v = Verdict()
+        v.add("arithmetic", False, f"numbers out of range: {exc}")
+        return v
+
+
+def _finite(*xs) -> bool:
+    return all(x is not None and math.isfinite(x) for x in xs)
+
+
+def _verify(certificate, data=None) -> Verdict:
     from .certificate import Certificate  # local: certificate.py imports this module
 
     cert: Certificate = certificate
@@ -253,6 +297,9 @@ def verify(certificate, data=None) -> Verdict:
         return v
     if on_grid:
         ub = objective_upper_bound(problem.X, problem.y, problem.activation, U, alpha, problem.beta)
+        if not _finite(ub):
+            v.add("upper_bound", False, "the network's objective overflows")
+            return v
         v.verified_upper_bound = ub
         v.add("upper_bound", cert.upper_bound >= ub, f"claimed {cert.upper_bound!r} >= verified {ub!r}")
     # lower bound: certify rho_bar, then the scaling lemma
@@ -268,11 +315,17 @@ def verify(certificate, data=None) -> Verdict:
         Xb = problem.binary_design()
         Q, E = q_matrix_with_error(Xb, problem.activation, w)
         if cert.rho_certified_by == "shor":
-            rho_bar, why = shor_rho_bound(Q, E, cert.z_plus, cert.z_minus) if cert.z_plus is not None and cert.z_minus is not None else (None, "z_plus/z_minus missing")
+            if cert.z_plus is not None and cert.z_minus is not None:
+                rho_bar, why = shor_rho_bound(Q, E, cert.z_plus, cert.z_minus, cert.cuts_plus, cert.mu_plus,
+                                              cert.cuts_minus, cert.mu_minus)
+            else:
+                rho_bar, why = None, "z_plus/z_minus missing"
         elif cert.rho_certified_by == "exact":
             rho_bar, why = exact_rho_bound(Q, E, problem.activation.is_even)
         else:
             rho_bar, why = None, f"unknown rho_certified_by {cert.rho_certified_by!r}"
+        if rho_bar is not None and not _finite(rho_bar):
+            rho_bar, why = None, "rho bound overflows"
         v.add("rho_certified", rho_bar is not None, why)
         if rho_bar is not None:
             v.rho_bar = rho_bar

@@ -20,17 +20,6 @@ seeds = st.integers(0, 2 ** 32 - 1)
 
 
 @st.composite
-def symmetric_matrices(draw, min_dim=1, max_dim=9, scale_exp=(-3, 3)):
-    """Random symmetric matrices (D, D) from a drawn seed, with a drawn overall scale 10^k."""
-    D = draw(st.integers(min_dim, max_dim))
-    seed = draw(seeds)
-    k = draw(st.integers(*scale_exp))
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((D, D)) * 10.0 ** k
-    return 0.5 * (A + A.T)
-
-
-@st.composite
 def lasso_instances(draw, max_n=12, max_m=8, collinear=True):
     """(Phi, y, beta) with beta a drawn fraction of max|Phi^T y| (so alpha != 0)."""
     n = draw(st.integers(2, max_n))

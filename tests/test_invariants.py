@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from certqnn import QNNProblem, certify, solve, verify
+from certqnn import Certificate, QNNProblem, certify, solve, verify
 from certqnn.testing import assert_within_certified_gap, brute_force_optimum, make_problem
 from strategies import problems, tiny_problems, width_limited_problems
 
@@ -137,3 +137,27 @@ def test_bounds_sandwich_larger(problem):
     bf = brute_force_optimum(problem)
     for backend in ("enumeration", "sdp"):
         _check_result(problem, solve(problem, backend), bf)
+
+
+@pytest.mark.parametrize("levels, d", [("binary", 16), ("ternary", 8), ("kbit:2", 8), ("binary", 12)])
+@pytest.mark.parametrize("act", [(1.0, 0.0, 0.0), (1.0, 0.5, 0.2)])
+def test_backends_cross_check_beyond_brute_force(levels, d, act):
+    """Where Q^d is too large to brute force, the exact backend and the SDP must still bracket each
+    other: LB_sdp <= UB_enum and LB_enum <= UB_sdp, with the exact backend's gap closed."""
+    problem = make_problem(d, 40, d, act, levels, beta_fraction=0.05)
+    enum, sdp = solve(problem, "enumeration"), solve(problem, "sdp")
+    ce, cs = certify(problem, enum), certify(problem, sdp)
+    assert verify(ce).ok and verify(cs).ok
+    assert ce.relative_gap <= 1e-6
+    assert cs.lower_bound <= ce.upper_bound                  # the SDP bound is below the exact optimum
+    assert ce.lower_bound <= cs.upper_bound                  # no network beats the certified optimum
+    assert sdp.relaxation["value"] <= ce.upper_bound * (1 + 1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("levels, d", [("binary", 22), ("kbit:2", 11)])
+def test_exact_certificate_at_the_enumeration_limit(levels, d):
+    problem = make_problem(1, 60, d, (1.0, 0.5, 0.2), levels, beta_fraction=0.05)
+    cert = certify(problem, solve(problem, "enumeration"))
+    assert cert.rho_certified_by == "exact" and cert.relative_gap <= 1e-6
+    assert verify(Certificate.from_json(cert.to_json())).ok

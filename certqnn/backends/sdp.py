@@ -95,8 +95,9 @@ class ScsEngine:
         import importlib.util
         return importlib.util.find_spec("scs") is not None
 
-    def build(self, Xb, y, beta, act):
-        """Sparse conic data (P, A, b, c) and cone dict for the Shor SDP."""
+    def build(self, Xb, y, beta, act, cuts_plus=None, cuts_minus=None):
+        """Sparse conic data (P, A, b, c) and cone dict for the Shor SDP, optionally with triangle
+        cuts <E_T, Z^±> + t^± >= 0 (certqnn.triangles) on either block."""
         n, p = Xb.shape
         D = p + 1
         m = D * (D + 1) // 2
@@ -115,23 +116,43 @@ class ScsEngine:
         diag_cols = np.concatenate([izp + diag_pos[:p], np.full(p, izp + tpos), izm + diag_pos[:p], np.full(p, izm + tpos)])
         diag_vals = np.concatenate([np.ones(p), -np.ones(p), np.ones(p), -np.ones(p)])
         A3 = sp.csc_matrix((diag_vals, (diag_rows, diag_cols)), shape=(2 * p, nv))
-        # PSD cones: s = -(-svec Z) ... i.e. A = -I on each block, b = 0
+        # nonnegative cone: triangle cuts, s = <E_T, Z> + t = b - A x with b = 0
+        cut_blocks = [self._cut_rows(cuts_plus, izp, D, nv, tpos), self._cut_rows(cuts_minus, izm, D, nv, tpos)]
+        n_cuts = sum(cb.shape[0] for cb in cut_blocks)
+        # PSD cones: s = svec Z = b - A x with A = -I on each block, b = 0
         A4 = sp.hstack([sp.csc_matrix((m, m)), -I_m, sp.csc_matrix((m, m + n))])
         A5 = sp.hstack([sp.csc_matrix((m, 2 * m)), -I_m, sp.csc_matrix((m, n))])
-        A = sp.vstack([A1, A2, A3, A4, A5], format="csc")
-        b = np.concatenate([y, np.zeros(m + 2 * p + 2 * m)])
+        A = sp.vstack([A1, A2, A3, *cut_blocks, A4, A5], format="csc")
+        b = np.concatenate([y, np.zeros(m + 2 * p + n_cuts + 2 * m)])
         c = np.zeros(nv)
         c[izp + tpos] = beta
         c[izm + tpos] = beta
         P = sp.csc_matrix((np.ones(n), (ir + np.arange(n), ir + np.arange(n))), shape=(nv, nv))
-        cone = {"z": n + m + 2 * p, "s": [D, D]}
+        cone = {"z": n + m + 2 * p, "l": n_cuts, "s": [D, D]}
         return {"P": P, "A": A, "b": b, "c": c}, cone, (m, D)
 
+    @staticmethod
+    def _cut_rows(cuts, offset, D, nv, tpos):
+        """Rows -(<E_T, Z> + t) in svec coordinates of the block starting at `offset`."""
+        if cuts is None or len(cuts) == 0:
+            return sp.csc_matrix((0, nv))
+        cuts = np.asarray(cuts, dtype=np.int64)
+        i, j, k, si, sj, sk = cuts.T
+
+        def pos(r, c):  # svec index of entry (r, c), r > c (column-major lower triangle)
+            return c * D - c * (c - 1) // 2 + (r - c)
+
+        r_idx = np.arange(cuts.shape[0])
+        rows_ = np.concatenate([r_idx] * 4)
+        cols_ = np.concatenate([offset + pos(j, i), offset + pos(k, i), offset + pos(k, j), np.full(cuts.shape[0], offset + tpos)])
+        vals = -np.concatenate([si * sj / SQRT2, si * sk / SQRT2, sj * sk / SQRT2, np.ones(cuts.shape[0])])
+        return sp.csc_matrix((vals, (rows_, cols_)), shape=(cuts.shape[0], nv))
+
     def solve(self, Xb, y, beta, act, eps=1e-6, max_iters=100_000, time_limit=None, verbose=False,
-              linear_solver="auto", **_) -> ShorSolution:
+              linear_solver="auto", cuts_plus=None, cuts_minus=None, warm=None, **_) -> ShorSolution:
         import scs
 
-        data, cone, (m, D) = self.build(Xb, y, beta, act)
+        data, cone, (m, D) = self.build(Xb, y, beta, act, cuts_plus, cuts_minus)
         n = Xb.shape[0]
         settings = dict(eps_abs=eps, eps_rel=eps, max_iters=int(max_iters), verbose=bool(verbose))
         if time_limit:
@@ -150,13 +171,19 @@ class ScsEngine:
         izp, izm = m, 2 * m
         Zp = smat(x[izp:izp + m], D)
         Zm = smat(x[izm:izm + m], D)
-        off = n + m + 2 * (D - 1)
-        Sp = smat(yd[off:off + m], D)           # dual of the Z+ cone: ~ Q(w) + Diag(.)
-        Sm = smat(yd[off + m:off + 2 * m], D)   # dual of the Z- cone: ~ -Q(w) + Diag(.)
+        nz, nl = cone["z"], cone["l"]
+        n_plus = 0 if cuts_plus is None else len(cuts_plus)
+        mu_cuts_plus = np.clip(yd[nz:nz + n_plus], 0, None)          # cuts on the Z+ block
+        mu_cuts_minus = np.clip(yd[nz + n_plus:nz + nl], 0, None)    # cuts on the Z- block
+        off = nz + nl
+        Sp = smat(yd[off:off + m], D)           # dual of the Z+ cone: ~ Q(w) + Diag(.) - sum mu E_T
+        Sm = smat(yd[off + m:off + 2 * m], D)   # dual of the Z- cone: ~ -Q(w) + Diag(.) - sum mu E_T
         return ShorSolution(Zp, Zm, np.diag(Sp).copy(), np.diag(Sm).copy(), status, int(info["iter"]),
                             float(info["pobj"]), {"solver_status": info["status"], "dual_diag": True,
                                                   "solve_seconds": info.get("solve_time", 0) / 1000.0,
-                                                  "setup_seconds": info.get("setup_time", 0) / 1000.0})
+                                                  "setup_seconds": info.get("setup_time", 0) / 1000.0,
+                                                  "mu_cuts_on_plus_block": mu_cuts_plus,
+                                                  "mu_cuts_on_minus_block": mu_cuts_minus})
 
 
 class PicosEngine:
@@ -272,7 +299,8 @@ class SdpBackend(Backend):
 
     def solve(self, problem: QNNProblem, engine: str = "scs", eps: float | None = None, max_iters: int | None = None,
               time_limit: float | None = None, samples: int = 64, local_search: bool = True, seed: int = 0,
-              verbose: bool = False, rounding: bool = True, rounding_time: float = 30.0, **options) -> Result:
+              verbose: bool = False, rounding: bool = True, rounding_time: float = 30.0, cuts: str | None = None,
+              cut_rounds: int = 10, cuts_per_round: int = 100, cut_tol: float = 1e-3, **options) -> Result:
         """Solve the Shor SDP with `engine`, then (rounding=True) sample and refit a network.
         rounding=False returns the empty network (only the certified lower bound is of interest)."""
         ok, reason = self.supports(problem)
@@ -287,9 +315,36 @@ class SdpBackend(Backend):
         if max_iters is not None:
             kwargs["max_iters"] = max_iters
         kwargs.update({k: v for k, v in options.items() if k in ("linear_solver",)})
+        if cuts not in (None, "none", "triangle"):
+            raise InvalidProblemError("cuts", f"unknown cut family {cuts!r}; use 'triangle' or none")
+        if cuts == "triangle" and eng.name != "scs":
+            raise InvalidProblemError("cuts", "triangle cuts are implemented for the scs engine only")
         sdp = eng.solve(Xb, problem.y, problem.beta, problem.activation, **kwargs)
-        solve_seconds = time.perf_counter() - start
         act, loss = problem.activation, problem.loss
+        cut_info = {}
+        cuts_on_plus = cuts_on_minus = np.zeros((0, 6), dtype=np.int64)
+        if cuts == "triangle":
+            from ..triangles import find_violated
+            from .rounding import unit_diagonal
+            shor_value = sdp.solver_objective
+            rounds = 0
+            for rounds in range(1, cut_rounds + 1):
+                new = []
+                for Z, have in ((sdp.Z_plus, cuts_on_plus), (sdp.Z_minus, cuts_on_minus)):
+                    Zh = unit_diagonal(Z) if Z[-1, -1] > 1e-9 * max(1.0, np.abs(Z).max()) else None
+                    new.append(np.zeros((0, 6), dtype=np.int64) if Zh is None else
+                               find_violated(Zh, cut_tol, cuts_per_round, exclude=have))
+                if not (len(new[0]) or len(new[1])):
+                    rounds -= 1
+                    break
+                cuts_on_plus = np.vstack([cuts_on_plus, new[0]])
+                cuts_on_minus = np.vstack([cuts_on_minus, new[1]])
+                if time_limit is not None and time.perf_counter() - start > time_limit:
+                    break
+                sdp = eng.solve(Xb, problem.y, problem.beta, act, cuts_plus=cuts_on_plus, cuts_minus=cuts_on_minus, **kwargs)
+            cut_info = {"shor_bound": shor_value, "strengthened_bound": sdp.solver_objective,
+                        "cuts_added": int(len(cuts_on_plus) + len(cuts_on_minus)), "cut_rounds": rounds}
+        solve_seconds = time.perf_counter() - start
         yhat = apply_lifted(Xb, act, sdp.Z_plus - sdp.Z_minus)
         w = loss.gradient(yhat, problem.y)
         Q = q_matrix(Xb, act, w)
@@ -309,11 +364,14 @@ class SdpBackend(Backend):
         lb_claim = sdp.solver_objective
         return Result(
             status=sdp.status, backend=self.name, network=network, lower_bound=lb_claim, upper_bound=ub,
-            dual=DualData(w=w, z_plus=z_plus, z_minus=z_minus),
+            # cuts on the Z- block pair with z_plus (they certify max u~^T Q u~), and vice versa
+            dual=DualData(w=w, z_plus=z_plus, z_minus=z_minus,
+                          cuts_plus=cuts_on_minus, mu_plus=sdp.info.get("mu_cuts_on_minus_block"),
+                          cuts_minus=cuts_on_plus, mu_minus=sdp.info.get("mu_cuts_on_plus_block")),
             relaxation={"Z_plus": sdp.Z_plus, "Z_minus": sdp.Z_minus, "value": float(sdp_value),
                         "solver_objective": sdp.solver_objective},
             iterations=sdp.iterations, seconds=time.perf_counter() - start,
             info={"engine": eng.name + (f":{sdp.info['picos_solver']}" if "picos_solver" in sdp.info else ""),
                   "solver_status": sdp.info.get("solver_status"), "sdp_seconds": solve_seconds,
-                  "rho_certified_by": "shor", **rounding_info},
+                  "rho_certified_by": "shor", **cut_info, **rounding_info},
         )
