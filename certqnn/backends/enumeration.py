@@ -25,7 +25,8 @@ MAX_ENUMERATION_DIM = 24     # binary variables per neuron (d * bits); 2^24 atom
 
 
 def working_set_lasso(problem: QNNProblem, Xb: np.ndarray, S0: np.ndarray | None = None, tol: float = 1e-8,
-                      max_rounds: int = 200, per_round: int = 8, desc: str = "enumeration"):
+                      max_rounds: int = 200, per_round: int = 8, desc: str = "enumeration",
+                      deadline: float | None = None):
     """Solve the Lasso over all atoms by exact pricing until the certified relative gap (scaling
     lemma with the exact rho) is <= tol. Returns (S, alpha, w, rho, rounds, converged).
 
@@ -59,6 +60,8 @@ def working_set_lasso(problem: QNNProblem, Xb: np.ndarray, S0: np.ndarray | None
             if rel_gap <= tol:
                 converged = True
                 break
+            if deadline is not None and time.perf_counter() > deadline:
+                break
             candidates = np.hstack([ext.argmax, ext.argmin])
             values = neuron_outputs(Xb, act, candidates).T @ w
             known = {tuple(c) for c in S.T}
@@ -84,13 +87,17 @@ class EnumerationBackend(Backend):
                            f"this problem has {p}; use --backend sdp")
         return True, ""
 
-    def solve(self, problem: QNNProblem, tol: float = 1e-8, max_rounds: int = 200, **options) -> Result:
+    def solve(self, problem: QNNProblem, tol: float = 1e-8, max_rounds: int = 200, time_limit: float | None = None,
+              **options) -> Result:
         ok, reason = self.supports(problem)
         if not ok:
             raise UnsupportedProblemError(reason)
         start = time.perf_counter()
         Xb = problem.binary_design()
-        S, alpha, w, rho, rounds, converged = working_set_lasso(problem, Xb, tol=tol, max_rounds=max_rounds)
+        deadline = None if time_limit is None else start + time_limit
+        S, alpha, w, rho, rounds, converged = working_set_lasso(problem, Xb, tol=tol, max_rounds=max_rounds,
+                                                                deadline=deadline)
+        timed_out = not converged and deadline is not None and time.perf_counter() > deadline
         used = alpha != 0
         network = QuantizedNetwork(problem.levels.collapse(S[:, used]), alpha[used])
         if problem.width is not None and network.width > problem.width:
@@ -101,7 +108,7 @@ class EnumerationBackend(Backend):
         lb = loss.dual_value(s * w, problem.y)
         ub = problem.objective(network.U, network.alpha)
         return Result(
-            status=Status.OPTIMAL if converged else Status.OPTIMAL_INACCURATE,
+            status=Status.OPTIMAL if converged else (Status.TIME_LIMIT if timed_out else Status.OPTIMAL_INACCURATE),
             backend=self.name, network=network, lower_bound=lb, upper_bound=ub,
             dual=DualData(w=w), iterations=rounds, seconds=time.perf_counter() - start,
             info={"rho": rho, "atoms_in_working_set": int(S.shape[1]), "rho_certified_by": "exact"},
