@@ -160,7 +160,10 @@ class ScsEngine:
         if linear_solver != "auto":
             settings["linear_solver"] = linear_solver
         solver = scs.SCS(data, cone, **settings)
-        sol = solver.solve()
+        if warm is not None:
+            sol = solver.solve(warm_start=True, **self._warm_vectors(warm, cone, cuts_plus, cuts_minus))
+        else:
+            sol = solver.solve()
         info = sol["info"]
         status = self.STATUS.get(int(info["status_val"]), Status.ERROR)
         if info["status_val"] == -6 or "time" in str(info.get("status", "")).lower():  # hit a limit
@@ -183,7 +186,23 @@ class ScsEngine:
                                                   "solve_seconds": info.get("solve_time", 0) / 1000.0,
                                                   "setup_seconds": info.get("setup_time", 0) / 1000.0,
                                                   "mu_cuts_on_plus_block": mu_cuts_plus,
-                                                  "mu_cuts_on_minus_block": mu_cuts_minus})
+                                                  "mu_cuts_on_minus_block": mu_cuts_minus,
+                                                  "warm": (sol["x"], sol["y"], sol["s"], n_plus, nl - n_plus)})
+
+    @staticmethod
+    def _warm_vectors(warm, cone, cuts_plus, cuts_minus):
+        """Previous (x, y, s) extended by zeros for cut rows appended since (rows of each block's
+        cuts are old-then-new), so a separation round restarts next to the last solution."""
+        x, y, s, old_p, old_m = warm
+        nz = cone["z"]
+        new_p = (0 if cuts_plus is None else len(cuts_plus)) - old_p
+        new_m = (0 if cuts_minus is None else len(cuts_minus)) - old_m
+
+        def extend(v):
+            return np.concatenate([v[:nz], v[nz:nz + old_p], np.zeros(new_p),
+                                   v[nz + old_p:nz + old_p + old_m], np.zeros(new_m), v[nz + old_p + old_m:]])
+
+        return {"x": x, "y": extend(y), "s": extend(s)}
 
 
 class PicosEngine:
@@ -341,7 +360,8 @@ class SdpBackend(Backend):
                 cuts_on_minus = np.vstack([cuts_on_minus, new[1]])
                 if time_limit is not None and time.perf_counter() - start > time_limit:
                     break
-                sdp = eng.solve(Xb, problem.y, problem.beta, act, cuts_plus=cuts_on_plus, cuts_minus=cuts_on_minus, **kwargs)
+                sdp = eng.solve(Xb, problem.y, problem.beta, act, cuts_plus=cuts_on_plus, cuts_minus=cuts_on_minus,
+                                warm=sdp.info.get("warm"), **kwargs)
             cut_info = {"shor_bound": shor_value, "strengthened_bound": sdp.solver_objective,
                         "cuts_added": int(len(cuts_on_plus) + len(cuts_on_minus)), "cut_rounds": rounds}
         solve_seconds = time.perf_counter() - start
