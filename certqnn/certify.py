@@ -127,6 +127,14 @@ def _tightness(problem, result, ub, lb, rho_bar, exact_value) -> dict:
         report["exact_value"] = exact_value
         if "sdp_value" in report:
             report["relaxation_gap"] = exact_value - report["sdp_value"]
+    if problem.width is not None:
+        report["width_limit"] = problem.width
+        support = result.info.get("unconstrained_support")
+        if support is not None:
+            report["unconstrained_support"] = support
+            # the p*_inf bound is also a bound for width m; when the unconstrained optimum already
+            # fits in m neurons, the width-m network is certified optimal by the same gap
+            report["width_limit_is_inactive"] = bool(support <= problem.width)
     for key in ("solver_status", "engine", "rho", "shor_bound", "strengthened_bound", "cuts_added", "cut_rounds"):
         if key in result.info:
             report[key] = result.info[key]

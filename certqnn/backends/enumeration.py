@@ -100,6 +100,7 @@ class EnumerationBackend(Backend):
         timed_out = not converged and deadline is not None and time.perf_counter() > deadline
         used = alpha != 0
         network = QuantizedNetwork(problem.levels.collapse(S[:, used]), alpha[used])
+        unconstrained_support = network.width
         if problem.width is not None and network.width > problem.width:
             from .rounding import prune_to_width
             network = prune_to_width(problem, S[:, used], alpha[used])
@@ -111,5 +112,6 @@ class EnumerationBackend(Backend):
             status=Status.OPTIMAL if converged else (Status.TIME_LIMIT if timed_out else Status.OPTIMAL_INACCURATE),
             backend=self.name, network=network, lower_bound=lb, upper_bound=ub,
             dual=DualData(w=w), iterations=rounds, seconds=time.perf_counter() - start,
-            info={"rho": rho, "atoms_in_working_set": int(S.shape[1]), "rho_certified_by": "exact"},
+            info={"rho": rho, "atoms_in_working_set": int(S.shape[1]), "rho_certified_by": "exact",
+                  "unconstrained_support": int(unconstrained_support)},
         )
