@@ -95,9 +95,23 @@ class ScsEngine:
         import importlib.util
         return importlib.util.find_spec("scs") is not None
 
-    def build(self, Xb, y, beta, act, cuts_plus=None, cuts_minus=None):
+    @staticmethod
+    def choose_form(n: int, D: int) -> str:
+        """'gram' moves the dense data block into P (F^T F, m x m); 'residual' keeps n residual
+        variables r with F v - r = y. Measured (benchmarks/sdp_speed.py): gram pays off when the
+        factorisation dominates, i.e. large PSD blocks (m >= 800) with n >= m/2; it needs more
+        iterations, so for small blocks the residual form is faster."""
+        m = D * (D + 1) // 2
+        return "gram" if (m >= 800 and n >= m / 2) else "residual"
+
+    def build(self, Xb, y, beta, act, cuts_plus=None, cuts_minus=None, form="residual"):
         """Sparse conic data (P, A, b, c) and cone dict for the Shor SDP, optionally with triangle
-        cuts <E_T, Z^±> + t^± >= 0 (certqnn.triangles) on either block."""
+        cuts <E_T, Z^±> + t^± >= 0 (certqnn.triangles) on either block.
+
+        Variables x = [v, svec Z+, svec Z-] (+ r in residual form), v = svec(Z+ - Z-).
+        residual form: min r^T r / 2 + beta (t+ + t-)  s.t. F v - r = y
+        gram form:     min v^T F^T F v / 2 - (F^T y)^T v + beta (t+ + t-)   (objective - y^T y / 2)
+        """
         n, p = Xb.shape
         D = p + 1
         m = D * (D + 1) // 2
@@ -105,30 +119,39 @@ class ScsEngine:
         rows, cols, _ = svec_layout(D)
         diag_pos = np.flatnonzero(rows == cols)           # svec positions of Z_kk, k = 0..D-1
         tpos = diag_pos[-1]
-        nv = 3 * m + n
-        iv, izp, izm, ir = 0, m, 2 * m, 3 * m
+        residual = form == "residual"
+        nr = n if residual else 0
+        nv = 3 * m + nr
+        izp, izm, ir = m, 2 * m, 3 * m
         I_m = sp.identity(m, format="csc")
-        # zero cone: (1) F v - r = y; (2) v - Z+ + Z- = 0; (3) Z^±_kk - t^± = 0
-        A1 = sp.hstack([sp.csc_matrix(F), sp.csc_matrix((n, 2 * m)), -sp.identity(n, format="csc")])
-        A2 = sp.hstack([I_m, -I_m, I_m, sp.csc_matrix((m, n))])
+        blocks = []
+        if residual:   # zero cone (1): F v - r = y
+            blocks.append(sp.hstack([sp.csc_matrix(F), sp.csc_matrix((n, 2 * m)), -sp.identity(n, format="csc")]))
+        # zero cone (2): v - Z+ + Z- = 0; (3): Z^±_kk - t^± = 0
+        blocks.append(sp.hstack([I_m, -I_m, I_m, sp.csc_matrix((m, nr))]))
         k = np.arange(p)
         diag_rows = np.concatenate([k, k, p + k, p + k])
         diag_cols = np.concatenate([izp + diag_pos[:p], np.full(p, izp + tpos), izm + diag_pos[:p], np.full(p, izm + tpos)])
         diag_vals = np.concatenate([np.ones(p), -np.ones(p), np.ones(p), -np.ones(p)])
-        A3 = sp.csc_matrix((diag_vals, (diag_rows, diag_cols)), shape=(2 * p, nv))
+        blocks.append(sp.csc_matrix((diag_vals, (diag_rows, diag_cols)), shape=(2 * p, nv)))
+        n_zero = nr + m + 2 * p
         # nonnegative cone: triangle cuts, s = <E_T, Z> + t = b - A x with b = 0
         cut_blocks = [self._cut_rows(cuts_plus, izp, D, nv, tpos), self._cut_rows(cuts_minus, izm, D, nv, tpos)]
         n_cuts = sum(cb.shape[0] for cb in cut_blocks)
         # PSD cones: s = svec Z = b - A x with A = -I on each block, b = 0
-        A4 = sp.hstack([sp.csc_matrix((m, m)), -I_m, sp.csc_matrix((m, m + n))])
-        A5 = sp.hstack([sp.csc_matrix((m, 2 * m)), -I_m, sp.csc_matrix((m, n))])
-        A = sp.vstack([A1, A2, A3, *cut_blocks, A4, A5], format="csc")
-        b = np.concatenate([y, np.zeros(m + 2 * p + n_cuts + 2 * m)])
+        A4 = sp.hstack([sp.csc_matrix((m, m)), -I_m, sp.csc_matrix((m, m + nr))])
+        A5 = sp.hstack([sp.csc_matrix((m, 2 * m)), -I_m, sp.csc_matrix((m, nr))])
+        A = sp.vstack([*blocks, *cut_blocks, A4, A5], format="csc")
+        b = np.concatenate([y if residual else np.zeros(0), np.zeros(m + 2 * p + n_cuts + 2 * m)])
         c = np.zeros(nv)
         c[izp + tpos] = beta
         c[izm + tpos] = beta
-        P = sp.csc_matrix((np.ones(n), (ir + np.arange(n), ir + np.arange(n))), shape=(nv, nv))
-        cone = {"z": n + m + 2 * p, "l": n_cuts, "s": [D, D]}
+        if residual:
+            P = sp.csc_matrix((np.ones(n), (ir + np.arange(n), ir + np.arange(n))), shape=(nv, nv))
+        else:
+            c[:m] = -(F.T @ y)
+            P = sp.block_diag([sp.csc_matrix(np.triu(F.T @ F)), sp.csc_matrix((2 * m, 2 * m))], format="csc")
+        cone = {"z": n_zero, "l": n_cuts, "s": [D, D]}
         return {"P": P, "A": A, "b": b, "c": c}, cone, (m, D)
 
     @staticmethod
@@ -149,12 +172,19 @@ class ScsEngine:
         return sp.csc_matrix((vals, (rows_, cols_)), shape=(cuts.shape[0], nv))
 
     def solve(self, Xb, y, beta, act, eps=1e-6, max_iters=100_000, time_limit=None, verbose=False,
-              linear_solver="auto", cuts_plus=None, cuts_minus=None, warm=None, **_) -> ShorSolution:
+              linear_solver="auto", cuts_plus=None, cuts_minus=None, warm=None, form="auto", **_) -> ShorSolution:
         import scs
 
-        data, cone, (m, D) = self.build(Xb, y, beta, act, cuts_plus, cuts_minus)
         n = Xb.shape[0]
-        settings = dict(eps_abs=eps, eps_rel=eps, max_iters=int(max_iters), verbose=bool(verbose))
+        if form == "auto":
+            form = self.choose_form(n, Xb.shape[1] + 1)
+        if form not in ("gram", "residual"):
+            raise InvalidProblemError("form", f"unknown SCS formulation {form!r}; use auto, gram or residual")
+        data, cone, (m, D) = self.build(Xb, y, beta, act, cuts_plus, cuts_minus, form=form)
+        # in gram form SCS measures its residuals against terms of size |y|^2/2 (the constant it
+        # no longer sees), so the same accuracy needs a tighter tolerance
+        tol = eps * 1e-3 if form == "gram" else eps
+        settings = dict(eps_abs=tol, eps_rel=tol, max_iters=int(max_iters), verbose=bool(verbose))
         if time_limit:
             settings["time_limit_secs"] = float(time_limit)
         if linear_solver != "auto":
@@ -181,8 +211,9 @@ class ScsEngine:
         off = nz + nl
         Sp = smat(yd[off:off + m], D)           # dual of the Z+ cone: ~ Q(w) + Diag(.) - sum mu E_T
         Sm = smat(yd[off + m:off + 2 * m], D)   # dual of the Z- cone: ~ -Q(w) + Diag(.) - sum mu E_T
+        pobj = float(info["pobj"]) + (0.5 * float(y @ y) if form == "gram" else 0.0)
         return ShorSolution(Zp, Zm, np.diag(Sp).copy(), np.diag(Sm).copy(), status, int(info["iter"]),
-                            float(info["pobj"]), {"solver_status": info["status"], "dual_diag": True,
+                            pobj, {"solver_status": info["status"], "dual_diag": True, "form": form,
                                                   "solve_seconds": info.get("solve_time", 0) / 1000.0,
                                                   "setup_seconds": info.get("setup_time", 0) / 1000.0,
                                                   "mu_cuts_on_plus_block": mu_cuts_plus,
@@ -333,7 +364,7 @@ class SdpBackend(Backend):
             kwargs["eps"] = eps
         if max_iters is not None:
             kwargs["max_iters"] = max_iters
-        kwargs.update({k: v for k, v in options.items() if k in ("linear_solver",)})
+        kwargs.update({k: v for k, v in options.items() if k in ("linear_solver", "form")})
         if cuts not in (None, "none", "triangle"):
             raise InvalidProblemError("cuts", f"unknown cut family {cuts!r}; use 'triangle' or none")
         if cuts == "triangle" and eng.name != "scs":
@@ -393,5 +424,7 @@ class SdpBackend(Backend):
             iterations=sdp.iterations, seconds=time.perf_counter() - start,
             info={"engine": eng.name + (f":{sdp.info['picos_solver']}" if "picos_solver" in sdp.info else ""),
                   "solver_status": sdp.info.get("solver_status"), "sdp_seconds": solve_seconds,
+                  "scs_form": sdp.info.get("form"), "scs_setup_seconds": sdp.info.get("setup_seconds"),
+                  "scs_solve_seconds": sdp.info.get("solve_seconds"),
                   "rho_certified_by": "shor", **cut_info, **rounding_info},
         )
