@@ -64,6 +64,22 @@ def _add_problem_options(p: argparse.ArgumentParser):
     p.add_argument("--samples", type=_positive_int, default=64, help="Grothendieck samples per SDP block (default 64)")
     p.add_argument("--cuts", choices=["none", "triangle"], default="none",
                    help="strengthen the SDP with triangle inequalities found by separation (default none)")
+    p.add_argument("--tol", type=_positive_float, default=None,
+                   help="target relative gap for enumeration/colgen/frank-wolfe/dqsfw")
+    fw = p.add_argument_group("frank-wolfe and dqsfw options")
+    fw.add_argument("--lmo", choices=["exact", "heuristic", "auto"], default=None, help="linear minimization oracle")
+    fw.add_argument("--tau", default=None, help="l1 budget (a number, or 'adaptive')")
+    fw.add_argument("--fw-form", choices=["penalized", "bounded"], default=None, help="Frank-Wolfe problem form")
+    fw.add_argument("--step", default=None, help="step rule (frank-wolfe: line_search|classical; dqsfw: classical|local_line_search)")
+    fw.add_argument("--fully-corrective", action="store_true", help="frank-wolfe: re-optimize over all atoms each step")
+    fw.add_argument("--max-iter", type=_positive_int, default=None, help="iteration limit")
+    fw.add_argument("--graph", default=None, help="dqsfw: ring | grid | complete | star | erdos_renyi:P | EDGE-LIST FILE")
+    fw.add_argument("--agents", type=_positive_int, default=None, help="dqsfw: number of agents (MPI: the number of ranks)")
+    fw.add_argument("--bits", type=_positive_int, default=None, help="dqsfw: bits per message entry (32 = uncompressed)")
+    fw.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=None, help="dqsfw: gradient tracking (default on)")
+    fw.add_argument("--batch", type=_positive_int, default=None, help="dqsfw: minibatch size per agent")
+    fw.add_argument("--split", choices=["contiguous", "random"], default=None, help="dqsfw: how samples are sharded")
+    fw.add_argument("--convergence-plot", default=None, metavar="FILE.png", help="frank-wolfe/dqsfw: draw the convergence history")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -91,6 +107,29 @@ def _backend_options(name: str, args) -> dict:
             opts["eps"] = args.eps
         if getattr(args, "cuts", "none") != "none":
             opts["cuts"] = args.cuts
+        return opts
+    base = name.split(":", 1)[0]
+    if getattr(args, "tol", None) is not None:
+        opts["tol"] = args.tol
+    if base in ("colgen", "frank-wolfe", "dqsfw"):
+        opts["seed"] = args.seed
+    if base in ("frank-wolfe", "dqsfw"):
+        tau = args.tau
+        if tau is not None and tau != "adaptive":
+            try:
+                tau = float(tau)
+            except ValueError:
+                raise UsageError(f"--tau: expected a number or 'adaptive', got {tau!r}") from None
+        fields = {"lmo": args.lmo, "tau": tau, "form": args.fw_form, "step": args.step, "max_iter": args.max_iter,
+                  "plot": args.convergence_plot}
+        if base == "frank-wolfe":
+            fields["fully_corrective"] = True if args.fully_corrective else None
+        else:
+            engine = name.split(":", 1)[1] if ":" in name else args.engine
+            fields.update(graph=args.graph, agents=args.agents, bits=args.bits, tracking=args.tracking,
+                          batch=args.batch, split=args.split,
+                          engine=engine if engine in ("inprocess", "mpi") else None)
+        opts.update({k: v for k, v in fields.items() if v is not None})
     return opts
 
 
@@ -112,10 +151,24 @@ def _accuracy(cert: Certificate, X, y, activation) -> float:
 
 
 # -- commands --------------------------------------------------------------------------------
+def _mpi_rank() -> int:
+    """This process's MPI rank when launched by mpiexec (0 otherwise), without importing mpi4py."""
+    import os
+
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
 def cmd_solve(args) -> int:
     data, problem = _build_problem(args)
-    print(f"problem: {data.name}: {problem.describe()}", file=sys.stderr)
+    root = _mpi_rank() == 0
+    if root:
+        print(f"problem: {data.name}: {problem.describe()}", file=sys.stderr)
     row, cert = _run(problem, args.backend, args)
+    if not root:
+        return EXIT_OK   # under MPI every rank solves and certifies; rank 0 reports and writes
     if args.out:
         cert.write(args.out)
     print(table([row]))

@@ -4,9 +4,11 @@ Two forms of the same convex problem, both over the atoms phi_s = sigma(Xb s), s
 (Xb = problem.binary_design(), shape (n, p)):
 
 * form="penalized" (default): min L(yhat) + beta t  over  (yhat, t) in conv{(0, 0), (+-tau phi_s, tau)}
-  = {Phi alpha : |alpha|_1 <= t <= tau}. With tau >= L(0)/beta (the default tau = L(0)/beta) the
-  optimum equals p*_inf of the penalized problem J: every minimiser has beta |alpha*|_1 <= J* <= J(0)
-  = L(0). So the FW gap below bounds  J_t - p*_inf  directly -- the same quantity certify() reports.
+  = {Phi alpha : |alpha|_1 <= t <= tau}. Whenever tau >= |alpha*|_1 for the minimisers of J (e.g.
+  tau = L(0)/beta: beta |alpha*|_1 <= J* <= J(0) = L(0)) the optimum equals p*_inf, so the FW gap
+  below bounds  J_t - p*_inf  directly -- the same quantity certify() reports. By default tau starts
+  at L(0)/beta and shrinks to a certified bound on |alpha*|_1 (tau_bound; "adaptive"): a loose tau
+  makes FW's curvature constant, hence its O(1/t) gap, large (it scales like tau^2).
 * form="bounded": min L(yhat) s.t. yhat in tau conv{+-phi_s}, i.e. |alpha|_1 <= tau (no penalty).
   Its gap bounds L(yhat_t) - L*_tau, the optimum of that bounded problem (not of J).
 
@@ -29,13 +31,14 @@ from ..lasso import refit
 from ..lifting import neuron_outputs, q_matrix
 from ..losses import SquaredLoss
 from ..network import QuantizedNetwork
-from ..oracles import MAX_EXACT_DIM, quadratic_extremes, quadratic_value
+from ..oracles import MAX_EXACT_DIM, quadratic_extremes, quadratic_value, sign_vectors
 from ..problem import QNNProblem
 from ..progress import progress
 from ..result import DualData, Result, Status
 from .base import Backend, register
 
 EXACT_LMO_AUTO_DIM = 22        # lmo="auto": exact pricing up to 2^22 sign vectors per call
+SMALL_ENUM_DIM = 12           # ExactLMO enumerates with a cached sign matrix up to here
 EXACT_RHO_CERT_DIM = 20        # certify() enumerates rho itself up to here ("rho_certified_by": "exact")
 MAX_REFIT_ATOMS = 256          # the final Lasso refit screens FW's atoms down to this many
 FORMS = ("penalized", "bounded")
@@ -43,18 +46,41 @@ STEPS = ("line_search", "classical")
 
 
 # -- linear minimisation oracles ---------------------------------------------------------------
+try:        # exact pricing: meet in the middle up to p = 24, branch and bound beyond (oracles.py)
+    from ..oracles import max_abs_quadratic as _max_abs_quadratic
+except ImportError:         # older oracles.py: meet in the middle only
+    _max_abs_quadratic = quadratic_extremes
+
+
 class ExactLMO:
-    """argmax_s |s~^T Q s~| by exact enumeration (meet in the middle). One method: __call__."""
+    """argmax_s |s~^T Q s~| by exact enumeration (meet in the middle). One method: __call__.
+    For p <= SMALL_ENUM_DIM the 2^p sign vectors are enumerated once and cached: the same exact
+    answer without the per-call setup that dominates the many small calls of dqsfw."""
 
     exact = True
 
     def __init__(self, even: bool):
         self.even = even
+        self._cache: dict[int, np.ndarray] = {}
+
+    def _small(self, Q: np.ndarray) -> tuple[np.ndarray, float]:
+        p = Q.shape[0] - 1
+        Ut = self._cache.get(p)
+        if Ut is None:
+            U = sign_vectors(p)
+            if self.even and p > 0:
+                U = U[:, U[0] > 0]
+            Ut = self._cache[p] = np.vstack([U, np.ones((1, U.shape[1]))]).T     # (2^p or 2^(p-1), p+1)
+        vals = np.sum((Ut @ Q) * Ut, axis=1)
+        j = int(np.argmax(np.abs(vals)))
+        return Ut[j, :p].copy(), float(vals[j])
 
     def __call__(self, Q: np.ndarray, rng: np.random.Generator | None = None) -> tuple[np.ndarray, float]:
         """Q: (p+1, p+1) -> (s (p,) in {-1,+1}^p, value = s~^T Q s~ with the largest |value|)."""
-        # switch to oracles.max_abs_quadratic(Q, self.even) (branch and bound) once it lands
-        ext = quadratic_extremes(Q, even=self.even)
+        Q = np.asarray(Q, float)
+        if Q.shape[0] - 1 <= SMALL_ENUM_DIM:
+            return self._small(Q)
+        ext = _max_abs_quadratic(Q, even=self.even)
         if abs(ext.max_value) >= abs(ext.min_value):
             return ext.argmax[:, 0].copy(), float(ext.max_value)
         return ext.argmin[:, 0].copy(), float(ext.min_value)
@@ -136,11 +162,42 @@ def default_tau(problem: QNNProblem) -> float:
     return problem.loss.value(np.zeros(problem.n), problem.y) / problem.beta
 
 
+def tau_bound(ub: float, wy: float, ww: float, rho: float, beta: float) -> float:
+    """A valid upper bound on |alpha*|_1 for EVERY minimiser alpha* of J (squared loss), given an upper
+    bound ub >= p*_inf(beta), any w (n,) through wy = w^T y and ww = |w|^2, and rho = max_u |phi_u^T w|
+    certified exactly (exact LMO).
+
+    The value function V(b) = p*_inf(b) is concave with |alpha*(beta)|_1 a supergradient, so for any
+    b' < beta: |alpha*|_1 <= (V(beta) - V(b')) / (beta - b'). With b' = s rho, V(b') >= g(s w) =
+    -s w^T y - s^2 |w|^2/2 (math §4), hence |alpha*|_1 <= min_{0 <= s < beta/rho} (ub - g(s w)) / (beta - s rho).
+    s = 0 gives the classic ub/beta; near the optimum (rho -> beta) the bound tends to |alpha*|_1.
+    """
+    a, q = float(wy), 0.5 * float(ww)
+
+    def f(s):
+        return (ub + s * a + s * s * q) / (beta - s * rho)
+
+    cands = [0.0]
+    if rho <= 0.0:
+        if q > 0:
+            cands.append(max(0.0, -a / (2 * q)))
+    else:
+        smax = beta / rho * (1.0 - 1e-9)
+        disc = (q * beta) ** 2 + q * rho * (a * beta + rho * ub)   # roots of q rho s^2 - 2 q beta s - (a beta + rho ub)
+        if q > 0 and disc >= 0:
+            for sgn in (1.0, -1.0):
+                cands.append(float(np.clip((q * beta + sgn * np.sqrt(disc)) / (q * rho), 0.0, smax)))
+    return min(f(s) for s in cands) * (1.0 + 1e-9)      # the margin covers the rounding of f
+
+
 def check_common_options(form, tau, step=None, max_iter=None, tol=None, time_limit=None):
     if form not in FORMS:
         raise InvalidProblemError("form", f"must be one of {', '.join(FORMS)}, got {form!r}")
-    if tau is not None and not (isinstance(tau, (int, float)) and np.isfinite(tau) and tau > 0):
-        raise InvalidProblemError("tau", f"must be a positive number (an l1 budget) or None, got {tau!r}")
+    if tau == "adaptive":
+        if form != "penalized":
+            raise InvalidProblemError("tau", "'adaptive' shrinks the budget of the penalized form; the bounded form needs a number")
+    elif tau is not None and not (isinstance(tau, (int, float)) and np.isfinite(tau) and tau > 0):
+        raise InvalidProblemError("tau", f"must be a positive number (an l1 budget), 'adaptive' or None, got {tau!r}")
     if step is not None and step not in STEPS:
         raise InvalidProblemError("step", f"must be one of {', '.join(STEPS)}, got {step!r}")
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1):
@@ -200,17 +257,25 @@ class FWRun:
     converged: bool
     timed_out: bool
     lmo_exact: bool
+    tau: float                  # the final budget
+    adaptive_tau: bool
+    best_w: np.ndarray | None   # the iterate gradient with the best scaling-lemma bound (exact LMO only)
     history: dict = field(default_factory=dict)
 
 
-HISTORY_KEYS = ("objective", "fw_gap", "dual_bound", "lower_bound", "atoms", "seconds")
+HISTORY_KEYS = ("objective", "fw_gap", "dual_bound", "lower_bound", "atoms", "tau", "seconds")
 
 
-def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | None = None, lmo="auto",
+def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | str | None = None, lmo="auto",
                 step: str = "line_search", fully_corrective: bool = False, max_iter: int = 1000,
                 tol: float = 1e-6, time_limit: float | None = None, seed: int = 0,
                 history: bool = False) -> FWRun:
     """Frank–Wolfe on the atoms of `problem` (see the module docstring for the two forms).
+
+    tau: the l1 budget. A number: fixed. "adaptive" (penalized form, exact LMO): start at L(0)/beta
+    and shrink to tau_bound() every iteration -- a certified bound on |alpha*|_1, so every minimiser
+    stays feasible and the gap keeps bounding J - p*_inf. None: "adaptive" when allowed (penalized
+    form with the exact LMO), else L(0)/beta.
 
     step: "classical" (gamma_t = 2/(t+2)) or "line_search" (exact, squared loss: gamma = gap/|d|^2
     clipped to [0, 1]); fully_corrective: after each step re-optimise all weights on the active
@@ -227,7 +292,11 @@ def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | None 
     act, y, beta = problem.activation, problem.y, problem.beta
     p = Xb.shape[1]
     lmo = make_lmo(lmo, p, act.is_even) if isinstance(lmo, str) else lmo
-    tau = float(tau) if tau is not None else default_tau(problem)
+    adaptive = tau == "adaptive" or (tau is None and form == "penalized" and lmo.exact)
+    if adaptive and not lmo.exact:
+        raise InvalidProblemError("tau", "'adaptive' needs the exact LMO (it relies on rho being certified)")
+    tau = default_tau(problem) if tau is None or adaptive else float(tau)
+    ub = np.inf
     rng = np.random.default_rng(seed)
     b = penalty_weight(beta, form)
     atoms: dict[tuple, int] = {}
@@ -236,7 +305,8 @@ def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | None 
     yhat = np.zeros(problem.n)
     t = 0.0
     hist = {k: [] for k in HISTORY_KEYS}
-    best_dual = -np.inf
+    best_dual = best_lb = -np.inf
+    best_w = None
     start = time.perf_counter()
     converged = timed_out = False
     obj = gap = np.nan
@@ -245,18 +315,22 @@ def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | None 
         for it in range(max_iter):
             g = loss.gradient(yhat, y)
             s, value = lmo(q_matrix(Xb, act, g), rng)
+            if adaptive:
+                ub = min(ub, loss.value(yhat, y) + beta * float(np.abs(alpha).sum()))
+                tau = min(tau, tau_bound(ub, float(g @ y), float(g @ g), abs(value), beta))
             c, t_v = vertex(value, tau, beta, form)
             obj = loss.value(yhat, y) + b * t
             gap = fw_gap(float(g @ yhat), t, value, c, t_v, beta, form)
             best_dual = max(best_dual, obj - gap)
-            if history:
+            lb = np.nan
+            if lmo.exact:
+                # the scaling-lemma bound of math §4 at w = g (rho exact): keep the best w for certify()
                 rho = abs(value)
-                if lmo.exact:
-                    sc = loss.best_dual_scale(g, y, beta / rho if rho > 0 else np.inf)
-                    lb = loss.dual_value(sc * g, y)
-                else:
-                    lb = np.nan
-                for k, v in zip(HISTORY_KEYS, (obj, gap, best_dual, lb, int(np.count_nonzero(alpha)),
+                lb = loss.dual_value(loss.best_dual_scale(g, y, beta / rho if rho > 0 else np.inf) * g, y)
+                if lb > best_lb:
+                    best_lb, best_w = lb, g
+            if history:
+                for k, v in zip(HISTORY_KEYS, (obj, gap, best_dual, lb, int(np.count_nonzero(alpha)), tau,
                                                time.perf_counter() - start)):
                     hist[k].append(v)
             bar.set_postfix(obj=f"{obj:.6g}", gap=f"{gap:.2e}", refresh=False)
@@ -294,7 +368,7 @@ def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | None 
                 t = float(np.abs(alpha).sum())
     S = np.array(S_cols).T if S_cols else np.zeros((p, 0))
     return FWRun(S, alpha, yhat, t, float(obj), float(gap), float(best_dual), it + 1, converged, timed_out,
-                 lmo.exact, hist if history else {})
+                 lmo.exact, tau, adaptive, best_w, hist if history else {})
 
 
 # -- from FW's atoms to the certified network (shared with dqsfw) ------------------------------
@@ -330,6 +404,22 @@ def exact_lower_bound(problem: QNNProblem, w: np.ndarray) -> tuple[float | None,
     loss = problem.loss
     s = loss.best_dual_scale(w, problem.y, problem.beta / rho if rho > 0 else np.inf)
     return loss.dual_value(s * w, problem.y), rho
+
+
+def best_dual_point(problem: QNNProblem, candidates: list) -> tuple[np.ndarray, float | None, float | None]:
+    """Among candidate dual vectors w (n,) (None entries skipped; the first is the default), the one
+    whose scaling-lemma bound is largest when exact pricing is affordable. Any w gives a valid
+    certificate (math §4); e.g. the refit network's gradient can be worse than an FW iterate's when
+    the refit lacks atoms. Returns (w, lower bound or None, rho or None)."""
+    cands = [np.asarray(c, float) for c in candidates if c is not None]
+    best = (cands[0], *exact_lower_bound(problem, cands[0]))
+    if best[1] is None:
+        return best
+    for w in cands[1:]:
+        lb, rho = exact_lower_bound(problem, w)
+        if lb > best[1]:
+            best = (w, lb, rho)
+    return best
 
 
 def plot_convergence(history: dict, path: str, title: str = "", x: str = "iteration") -> None:
@@ -371,25 +461,25 @@ class FrankWolfeBackend(Backend):
             return False, "the frank-wolfe backend needs the squared loss (for the final exact refit)"
         return True, ""
 
-    def solve(self, problem: QNNProblem, form: str = "penalized", tau: float | None = None, lmo: str = "auto",
+    def solve(self, problem: QNNProblem, form: str = "penalized", tau: float | str | None = None, lmo: str = "auto",
               step: str = "line_search", fully_corrective: bool = False, max_iter: int = 1000,
               tol: float = 1e-6, time_limit: float | None = None, seed: int = 0, history: bool = False,
               plot: str | None = None, **options) -> Result:
         """Options as frank_wolfe(); plot: a file name for the convergence figure (implies history).
         Unknown options raise InvalidProblemError naming them."""
         if options:
-            raise InvalidProblemError(next(iter(options)), f"unknown option for the frank-wolfe backend (known: form, tau, lmo, step, fully_corrective, max_iter, tol, time_limit, seed, history, plot)")
+            raise InvalidProblemError(next(iter(options)), "unknown option for the frank-wolfe backend (known: form, tau, lmo, step, fully_corrective, max_iter, tol, time_limit, seed, history, plot)")
         start = time.perf_counter()
         run = frank_wolfe(problem, form, tau, lmo, step, fully_corrective, max_iter, tol, time_limit, seed,
                           history or plot is not None)
         network, w, _ = refit_network(problem, run.S, np.abs(run.alpha))
-        lb, rho = exact_lower_bound(problem, w)
+        w, lb, rho = best_dual_point(problem, [w, run.best_w])
         if plot is not None:
             plot_convergence(run.history, plot, title=f"frank-wolfe ({form}, {step})")
         status = (Status.TIME_LIMIT if run.timed_out else
                   Status.OPTIMAL if run.converged and run.lmo_exact and form == "penalized" else Status.FEASIBLE)
         info = {"fw_gap": run.gap, "fw_objective": run.objective, "fw_dual_bound": run.dual_bound,
-                "form": form, "tau": float(tau) if tau is not None else default_tau(problem),
+                "form": form, "tau": run.tau, "adaptive_tau": run.adaptive_tau,
                 "lmo": "exact" if run.lmo_exact else "heuristic", "gap_is_certified": run.lmo_exact,
                 "atoms_found": int(run.S.shape[1])}
         if rho is not None:
