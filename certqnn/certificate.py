@@ -103,7 +103,10 @@ class Certificate:
             if "X" not in doc or "y" not in doc:
                 raise CertificateFormatError("problem.X", "the data are not embedded; pass them with --data")
             X, y = doc["X"], doc["y"]
-        return QNNProblem(X, y, activation=tuple(doc["activation"]), levels=doc["levels"], loss=doc["loss"],
+        from .quantization import Levels
+
+        levels = Levels.from_values(doc["levels"], exact=True)
+        return QNNProblem(X, y, activation=tuple(doc["activation"]), levels=levels, loss=doc["loss"],
                           beta=doc["beta"], width=doc.get("width"))
 
     @property

@@ -126,8 +126,10 @@ class Levels:
         return cls.from_values(values)
 
     @classmethod
-    def from_values(cls, values) -> "Levels":
-        """Recognise a list of values as a (scaled) binary, ternary or k-bit set."""
+    def from_values(cls, values, exact: bool = False) -> "Levels":
+        """Recognise a list of values as a (scaled) binary, ternary or k-bit set.
+        exact=True (certificate files) demands that the list IS the grid bit for bit, so a file
+        cannot name one grid and be verified against a neighbouring one."""
         values = np.unique(np.asarray(values, dtype=float))
         if values.size < 2 or not np.all(np.isfinite(values)):
             raise InvalidProblemError("levels", f"need at least two finite values, got {values.tolist()}")
@@ -141,6 +143,9 @@ class Levels:
         for cand in candidates:
             cv = cand.values
             if cv.size == values.size and np.allclose(cv, values, rtol=1e-12, atol=1e-12 * top):
+                if exact and not np.array_equal(cv, values):
+                    raise InvalidProblemError("levels", f"{values.tolist()} is not bit for bit the grid "
+                                              f"{cv.tolist()} of {cand.describe()}")
                 return cand
         raise InvalidProblemError(
             "levels",
