@@ -77,10 +77,12 @@ def q_matrix_with_error(Xb: np.ndarray, act: Polynomial, w: np.ndarray):
     E = np.empty((p + 1, p + 1))
     G = (Xb.T * w) @ Xb
     Q[:p, :p] = act.a * G
-    E[:p, :p] = abs(act.a) * (Xa.T * wa) @ Xa * gamma(n + 3)
+    # gamma(n + 5): n-term sums, the products x w and a(.), plus one rounding in each of the two
+    # expanded entries x~ = fl(c_l x) (math §2), so non-power-of-two level scales are covered too
+    E[:p, :p] = abs(act.a) * (Xa.T * wa) @ Xa * gamma(n + 5)
     v = Xb.T @ w
     Q[:p, p] = Q[p, :p] = 0.5 * act.b * v
-    E[:p, p] = E[p, :p] = abs(0.5 * act.b) * (Xa.T @ wa) * gamma(n + 2)
+    E[:p, p] = E[p, :p] = abs(0.5 * act.b) * (Xa.T @ wa) * gamma(n + 3)
     Q[p, p] = act.c * math.fsum(w)
     E[p, p] = abs(act.c) * float(wa.sum()) * gamma(n + 2)
     Q = 0.5 * (Q + Q.T)   # exact: both triangles were computed identically up to order; keep bound

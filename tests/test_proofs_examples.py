@@ -6,7 +6,6 @@ Each test names the page it checks; proofs/README.md maps every statement to its
 from __future__ import annotations
 
 import glob
-import itertools
 import json
 import math
 import os
@@ -25,10 +24,10 @@ from certqnn.backends.rounding import grothendieck_samples, unit_diagonal
 from certqnn.cli import main as cli_main
 from certqnn.lifting import apply_lifted, lifted_point, neuron_outputs, q_matrix
 from certqnn.losses import Loss, SquaredLoss
-from certqnn.oracles import quadratic_value, sign_vectors
+from certqnn.oracles import sign_vectors
 from certqnn.testing import brute_force_optimum, make_problem
 from certqnn.triangles import SIGN_PATTERNS, all_triples, cut_values, weighted_sum
-from certqnn.verify import U_ROUND, gamma, q_matrix_with_error, shor_rho_bound
+from certqnn.verify import U_ROUND, gamma, shor_rho_bound
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CERT_DIR = os.path.join(ROOT, "proofs", "certificates")

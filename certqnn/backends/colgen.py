@@ -294,8 +294,8 @@ class ColumnGenerationBackend(Backend):
                 if rel_gap <= tol:
                     status = Status.OPTIMAL
                     break
-                if not (ext.exact or rho_ub <= level) and time.perf_counter() >= deadline:
-                    status = Status.TIME_LIMIT
+                if not (ext.exact or rho_ub <= level):
+                    status = Status.TIME_LIMIT          # the oracle ran out of the time budget
                     break
                 C = np.hstack([ext.argmax, ext.argmin])
                 cv = np.abs(quadratic_value(Q, C))
