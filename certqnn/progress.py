@@ -15,6 +15,7 @@ def set_enabled(enabled: bool):
 
 
 def progress(total=None, desc: str = "", unit: str = "it", **kwargs):
-    """A tqdm bar on stderr, shown after 2 s (silent in short runs and when disabled)."""
+    """A tqdm bar on stderr, shown after 2 s on a terminal (silent in short runs, in logs and
+    pipes -- tqdm's disable=None means "not a TTY" -- and when disabled)."""
     return tqdm(total=total, desc=desc, unit=unit, delay=2.0, file=sys.stderr, leave=False,
-                disable=not _ENABLED, dynamic_ncols=True, **kwargs)
+                disable=None if _ENABLED else True, dynamic_ncols=True, **kwargs)
