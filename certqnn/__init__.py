@@ -18,8 +18,14 @@ from .certificate import Certificate  # noqa: E402
 from .verify import Verdict, verify  # noqa: E402
 from .certify import certify  # noqa: E402
 from .solve import solve  # noqa: E402
-from .backends import REGISTRY as backends  # noqa: E402
+from .backends import REGISTRY as _REGISTRY  # noqa: E402
+
+
+def available_backends() -> list[str]:
+    """Names of the registered backends (certqnn.backends.REGISTRY maps them to classes)."""
+    return sorted(_REGISTRY)
+
 
 __all__ = ["Polynomial", "Levels", "QNNProblem", "QuantizedNetwork", "Result", "Status", "Certificate",
-           "Verdict", "solve", "certify", "verify", "backends", "CertQNNError", "InvalidProblemError",
+           "Verdict", "solve", "certify", "verify", "available_backends", "CertQNNError", "InvalidProblemError",
            "BackendUnavailableError", "UnsupportedProblemError", "SolverError", "CertificateFormatError"]
