@@ -9,10 +9,13 @@ Problems (binary weights, sigma(t) = t^2, squared loss, beta = 1, p*_inf):
   cli      the same data standardized as the CLI loads it (`certqnn solve synthetic:n=N,d=D,seed=3`):
            near-interpolation at beta = 1, ~n atoms in the optimum (the hard regime)
   random   X ~ N(0, 1), y ~ N(0, 1) (numpy default_rng(d))
-Each run is a separate process with a hard wall-clock cap (--cap seconds, default 60; colgen and
-the SDP also get it as their time limit, enumeration has none and is killed). Reported:
+Each run is a separate process, with BLAS limited to one thread (on a shared 2-core machine a
+contended BLAS thread pool made the same run vary by 10x), and a hard wall-clock cap (--cap
+seconds, default 60; colgen and the SDP also get it as their time limit, enumeration has none and
+is killed). Reported:
   enum       solve + certify seconds when the CERTIFICATE's relative gap is <= 1e-6, else the
-             status ("timeout", "gap 3e-2", "p>24" = not supported)
+             outcome: "timeout" (killed at the cap), "gap 1e-01 (10s)" (the backend stopped -- its
+             200-round limit -- with that certified gap), "p>24" (not supported)
   colgen     solve seconds to the backend's own certified gap <= 1e-6 (scaling lemma with the rho its
              exact pricing proved), then "+ certify seconds"; vcert = the relative gap that
              certqnn.certify/verify confirm independently (rho enumerated for p <= 30; beyond that
@@ -92,6 +95,7 @@ def run(kind, n, d, beta, backend, cap, grace=60.0):
         out = queue.get(timeout=hard)
     except Exception:  # noqa: BLE001 - queue.Empty or a dead worker: both mean "no result"
         out = None
+    queue.close()
     proc.join(timeout=5)
     if proc.is_alive():
         proc.terminate()            # our own child, by handle
@@ -136,6 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-sdp", action="store_true")
     ap.add_argument("--out", default=None, help="also write the table to this file")
     args = ap.parse_args(argv)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"                     # inherited by the spawned workers
     dims = [int(x) for x in args.dims.split(",")]
     kinds = [k.strip() for k in args.data.split(",") if k.strip()]
     cap = args.cap

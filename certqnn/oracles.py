@@ -1,9 +1,14 @@
 """Pricing oracle: the extremes of u~^T Q u~ over u in {-1,+1}^p, u~ = (u, 1) (math §5, §9).
 
-Exact by vectorised meet-in-the-middle: split u = (u_A, u_B); then
-    u~^T Q u~ = u_A^T Q_AA u_A + 2 u_A^T Q_AB v_B + v_B^T Q_BB v_B,   v_B = (u_B, 1),
-so every value of a block of u_A's against all u_B's is one matrix product. Memory is bounded by
-processing u_A in blocks. Cost O(2^p * p) flops, memory O(2^(p/2) * p + BLOCK).
+Two exact methods, and one entry point that picks between them (max_abs_quadratic):
+
+* Meet in the middle (quadratic_extremes): split u = (u_A, u_B); then
+      u~^T Q u~ = u_A^T Q_AA u_A + 2 u_A^T Q_AB v_B + v_B^T Q_BB v_B,   v_B = (u_B, 1),
+  so every value of a block of u_A's against all u_B's is one matrix product. Memory is bounded
+  by processing u_A in blocks. Cost O(2^p * p) flops, memory O(2^(p/2) * p + BLOCK).
+* Branch and bound (bnb_maximize): depth first over the variables, a diagonal-shift (Shor) plus
+  sphere (trust-region) bound per node, leaves enumerated by one product. Exact, usually far below
+  2^p work, and on a time limit it still returns a certified upper bound (see the section below).
 """
 from __future__ import annotations
 
@@ -77,7 +82,9 @@ def _quadratic_extremes(Q: np.ndarray, even: bool, top: int) -> Extremes:
     Q = np.asarray(Q, float)
     p = Q.shape[0] - 1
     if p > MAX_EXACT_DIM:
-        raise UnsupportedProblemError(f"exact pricing over 2^{p} sign vectors is out of reach (limit p <= {MAX_EXACT_DIM}); use the sdp backend")
+        raise UnsupportedProblemError(f"meet in the middle over 2^{p} sign vectors is out of reach (limit p <= "
+                                      f"{MAX_EXACT_DIM}); use max_abs_quadratic(method='bnb'), the colgen "
+                                      f"backend or the sdp backend")
     Q = 0.5 * (Q + Q.T)
     kA = p // 2 + (1 if even and p % 2 == 0 and p > 0 else 0) if p > 1 else p
     kA = max(kA, 1) if p >= 1 else 0
@@ -189,8 +196,8 @@ class Maximum:
     value: best value found, attained by argmax (p,); upper_bound >= the true maximum (certified
     up to a floating-point margin of ~1e-12 |Q|); finished: the search was not cut by the time
     limit, so the maximum is <= max(value, threshold); exact: finished and value >= threshold, so
-    value is the maximum. found: (p, j) further sign vectors with
-    value > threshold met on the way (for column generation), best first; found_values (j,).
+    value is the maximum. found: (p, j) further sign vectors with value > threshold met on the way
+    (for column generation), best first; found_values (j,). root_bound: the root's Shor bound.
     """
 
     value: float

@@ -104,10 +104,13 @@ def colgen_q(problem, w):
 
 
 def test_time_limit_beyond_the_verifier_falls_back_to_shor():
-    """p = 32 > 30: certify cannot enumerate rho, so it falls back to the Shor diagonals the
-    backend supplies; the certificate is looser but verifies."""
+    """p = 34 > MAX_VERIFY_EXACT_DIM: certify cannot enumerate rho, so it falls back to the Shor
+    diagonals the backend supplies; the certificate is looser but verifies."""
+    from certqnn.verify import MAX_VERIFY_EXACT_DIM
+
+    p = MAX_VERIFY_EXACT_DIM + 2
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((40, 32)) / np.sqrt(32)
+    X = rng.standard_normal((40, p)) / np.sqrt(p)
     y = rng.standard_normal(40)
     problem = QNNProblem(X, y, beta=0.5)
     result = solve(problem, "colgen", time_limit=0.5)

@@ -376,7 +376,7 @@ def refit_network(problem: QNNProblem, S: np.ndarray, priority: np.ndarray | Non
     """alpha refit exactly on J over the atoms S (p, m) (at most MAX_REFIT_ATOMS of them: those with
     the largest `priority`, e.g. |final FW weight|), pruned to problem.width when set.
     Returns (network, w = grad L at the network's prediction, lasso objective)."""
-    from .rounding import prune_to_width
+    from .rounding import network_from_atoms
 
     Xb = problem.binary_design()
     act, y, loss = problem.activation, problem.y, problem.loss
@@ -387,10 +387,7 @@ def refit_network(problem: QNNProblem, S: np.ndarray, priority: np.ndarray | Non
     sol = refit(neuron_outputs(Xb, act, S), y, problem.beta, loss)
     keep = sol.alpha != 0
     S, alpha = S[:, keep], sol.alpha[keep]
-    if problem.width is not None and S.shape[1] > problem.width:
-        network = prune_to_width(problem, S, alpha)
-    else:
-        network = QuantizedNetwork(problem.levels.collapse(S), alpha)
+    network = network_from_atoms(problem, S, alpha)
     w = loss.gradient(network.predict(problem.X, act), y)
     return network, w, sol.objective
 

@@ -7,7 +7,7 @@ import numpy as np
 from ..lasso import refit
 from ..lifting import neuron_outputs, q_matrix
 from ..network import QuantizedNetwork
-from ..oracles import quadratic_value
+from ..oracles import one_flip_ascent, quadratic_value
 from ..problem import QNNProblem
 
 
@@ -47,28 +47,16 @@ def grothendieck_samples(Zh: np.ndarray, k: int, rng: np.random.Generator) -> np
 
 
 def one_flip_search(Q: np.ndarray, S: np.ndarray, maximize: bool, max_sweeps: int = 1000) -> np.ndarray:
-    """Greedy 1-flip ascent of +-u~^T Q u~ for each column of S (p, k); returns improved copy.
-    Flipping u_k changes the value by -4 u_k (Q u~)_k + 4 Q_kk (u~ has +-1 entries)."""
-    sign = 1.0 if maximize else -1.0
-    Qs = sign * Q
-    S = np.array(S, float)
-    p = S.shape[0]
-    Ut = np.vstack([S, np.ones((1, S.shape[1]))])
-    QU = Qs @ Ut
-    dQ = np.diag(Qs)[:p, None]
-    for _ in range(max_sweeps):
-        gain = -4.0 * Ut[:p] * QU[:p] + 4.0 * dQ
-        k = np.argmax(gain, axis=0)
-        best = gain[k, np.arange(gain.shape[1])]
-        move = best > 1e-12 * (1.0 + np.abs(QU).max())
-        if not move.any():
-            break
-        cols = np.flatnonzero(move)
-        ks = k[cols]
-        delta = -2.0 * Ut[ks, cols]
-        Ut[ks, cols] += delta
-        QU[:, cols] += Qs[:, ks] * delta
-    return Ut[:p]
+    """Greedy 1-flip ascent of +-u~^T Q u~ for each column of S (p, k); returns improved copy
+    (oracles.one_flip_ascent on Q or -Q)."""
+    return one_flip_ascent(Q if maximize else -Q, S, max_sweeps=max_sweeps)
+
+
+def network_from_atoms(problem: QNNProblem, S: np.ndarray, alpha: np.ndarray) -> QuantizedNetwork:
+    """The network with binary atoms S (p, k) and weights alpha (k,), pruned to problem.width."""
+    if problem.width is not None and S.shape[1] > problem.width:
+        return prune_to_width(problem, S, alpha)
+    return QuantizedNetwork(problem.levels.collapse(S), alpha)
 
 
 def _refit_atoms(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, alpha0=None):
@@ -178,8 +166,4 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_
         S, sol = _refit_atoms(problem, Xb, S)
         keep = sol.alpha != 0
         S, alpha = S[:, keep], sol.alpha[keep]
-    if problem.width is not None and S.shape[1] > problem.width:
-        network = prune_to_width(problem, S, alpha)
-    else:
-        network = QuantizedNetwork(problem.levels.collapse(S), alpha)
-    return network, info
+    return network_from_atoms(problem, S, alpha), info
