@@ -239,3 +239,20 @@ def test_mpi_engine_matches_inprocess(small, tmp_path):
                 max_iter=80, tol=0, history=True, seed=7)
     np.testing.assert_allclose(mpi["objective"], res.info["history"]["objective"], rtol=1e-12)
     assert mpi["upper_bound"] == pytest.approx(res.upper_bound, rel=1e-12)
+
+
+def test_warm_budget_is_a_valid_l1_bound_and_below_the_safe_default():
+    """The adaptive starting budget from the warm fully-corrective rounds bounds |alpha*|_1."""
+    from certqnn import QNNProblem, certify, solve
+    from certqnn.backends.frank_wolfe import default_tau
+    from certqnn.datasets import load
+
+    for seed in (0, 1, 2):
+        data = load(f"synthetic:n=120,d=6,seed={seed}")
+        problem = QNNProblem(data.X, data.y, beta=0.5)
+        result = solve(problem, "dqsfw", graph="ring", agents=3, max_iter=5)
+        opt = certify(problem, solve(problem, "enumeration"))
+        assert opt.relative_gap <= 1e-8
+        l1_star = float(np.abs(opt.alpha).sum())
+        assert result.info["tau"] >= l1_star * (1 - 1e-9)
+        assert result.info["tau"] < default_tau(problem)

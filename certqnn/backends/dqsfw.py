@@ -58,7 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidProblemError, SolverError, UnsupportedProblemError
-from ..lifting import q_matrix
+from ..lifting import neuron_outputs, q_matrix
 from ..losses import SquaredLoss
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
@@ -270,6 +270,42 @@ class _NullBar:
         pass
 
 
+def _warm_budget(agent, comm, act, loss, pk, lmo, rng, beta, tau, rounds: int = 12):
+    """A valid, much smaller starting budget for the adaptive tau: a few fully-corrective rounds on
+    global sufficient statistics (one allgather of Q(w) and one of the atoms' Gram pieces per round;
+    the same collectives as the monitoring), i.e. a small network S, alpha with objective J that
+    bounds p*. Then frank_wolfe.tau_bound(J, w^T y, |w|^2, rho, beta) >= |alpha*|_1, which tends to
+    |alpha*|_1 as the network improves (rho -> beta). Returns (J, tau)."""
+    from ..lasso import _feature_sign
+
+    S = np.zeros((pk.n - 1, 0))
+    alpha = np.zeros(0)
+    best_J, best_tau = np.inf, tau
+    for _ in range(rounds):
+        local = {}
+        for k, a in agent.items():
+            Phi = neuron_outputs(a.Xb, act, S)
+            w = loss.gradient(Phi @ alpha, a.y)
+            local[k] = np.concatenate([[loss.value(Phi @ alpha, a.y), float(w @ a.y), float(w @ w)],
+                                       pk.pack(q_matrix(a.Xb, act, w))])
+        tot = np.sum(comm.allgather(local), axis=0)
+        s_new, value = lmo(pk.unpack(tot[3:]), rng)
+        J = float(tot[0]) + beta * float(np.abs(alpha).sum())
+        best_J = min(best_J, J)
+        best_tau = min(best_tau, tau_bound(best_J, float(tot[1]), float(tot[2]), abs(float(value)), beta))
+        if abs(value) <= beta * (1 + 1e-6):
+            break
+        S = np.hstack([S, s_new[:, None]])
+        local = {}
+        for k, a in agent.items():
+            Phi = neuron_outputs(a.Xb, act, S)
+            local[k] = np.concatenate([(Phi.T @ Phi).ravel(), Phi.T @ a.y])
+        tot = np.sum(comm.allgather(local), axis=0)
+        m = S.shape[1]
+        alpha = _feature_sign(tot[:m * m].reshape(m, m), tot[m * m:], beta, np.append(alpha, 0.0))
+    return best_J, best_tau
+
+
 def dqsfw(problem: QNNProblem, agents: int | None = None, graph="ring", engine: str = "inprocess",
           bits: int = 32, tracking: bool = True, form: str = "penalized", tau: float | str | None = None,
           lmo: str = "auto", batch: int | None = None, split: str = "contiguous", gossip_step: float = 1.0,
@@ -334,6 +370,8 @@ def dqsfw(problem: QNNProblem, agents: int | None = None, graph="ring", engine: 
     best_dual = -np.inf
     start = time.perf_counter()
     state = {"obj": np.nan, "gap": np.nan, "cons": np.nan, "bits": 0, "tau": tau, "ub": np.inf, "zbar": None}
+    if adaptive:
+        state["ub"], state["tau"] = _warm_budget(agent, comm, act, loss, pk, report_lmo, report_rng, beta, tau)
 
     def report():
         """Monitoring at the average iterate on all data (collective: every process calls it)."""
