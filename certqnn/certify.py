@@ -8,14 +8,12 @@ is returned.
 """
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
 
 from . import __version__
 from .errors import CertQNNError, SolverError
-from .lifting import neuron_outputs
 from .problem import QNNProblem
 from .result import Result
 from .verify import (exact_rho_bound, is_psd_rigorous, objective_upper_bound, psd_margin_needed,

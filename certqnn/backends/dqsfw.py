@@ -63,10 +63,10 @@ from ..losses import SquaredLoss
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..progress import progress
-from ..result import DualData, Result, Status
+from ..result import Result, Status
 from .base import Backend, register
 from .comm import ENGINES, build_graph, make_communicator, mpi_world_size
-from .frank_wolfe import (EXACT_RHO_CERT_DIM, best_dual_point, check_common_options, default_tau, fw_gap,
+from .frank_wolfe import (best_dual_point, fw_result, check_common_options, default_tau, fw_gap,
                           make_lmo, penalty_weight, plot_convergence, refit_network, tau_bound, vertex)
 
 HISTORY_KEYS = ("objective", "fw_gap", "relative_gap", "dual_bound", "consensus_error", "bits", "tau", "seconds")
@@ -558,12 +558,4 @@ class DQSFWBackend(Backend):
                 "tau": run.tau, "adaptive_tau": run.adaptive_tau, "step": step,
                 "lmo": "exact" if run.lmo_exact else "heuristic", "gap_is_certified": run.lmo_exact,
                 "atoms_found": int(run.atoms.shape[1]), "mpi_rank": run.rank}
-        if rho is not None:
-            info["rho"] = rho
-        if problem.binary_dim <= EXACT_RHO_CERT_DIM:
-            info["rho_certified_by"] = "exact"
-        if history or plot is not None:
-            info["history"] = run.history
-        return Result(status=status, backend=self.name, network=network, lower_bound=lb,
-                      upper_bound=problem.objective(network.U, network.alpha), dual=DualData(w=np.asarray(w)),
-                      iterations=run.iterations, seconds=time.perf_counter() - start, info=info)
+        return fw_result(self.name, problem, status, network, lb, w, rho, info, run, history or plot is not None, start)

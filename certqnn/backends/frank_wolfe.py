@@ -30,7 +30,6 @@ from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..lasso import refit
 from ..lifting import neuron_outputs, q_matrix
 from ..losses import SquaredLoss
-from ..network import QuantizedNetwork
 from ..oracles import MAX_EXACT_DIM, quadratic_extremes, quadratic_value, sign_vectors
 from ..problem import QNNProblem
 from ..progress import progress
@@ -479,12 +478,17 @@ class FrankWolfeBackend(Backend):
                 "form": form, "tau": run.tau, "adaptive_tau": run.adaptive_tau,
                 "lmo": "exact" if run.lmo_exact else "heuristic", "gap_is_certified": run.lmo_exact,
                 "atoms_found": int(run.S.shape[1])}
-        if rho is not None:
-            info["rho"] = rho
-        if problem.binary_dim <= EXACT_RHO_CERT_DIM:
-            info["rho_certified_by"] = "exact"
-        if history or plot is not None:
-            info["history"] = run.history
-        return Result(status=status, backend=self.name, network=network, lower_bound=lb,
-                      upper_bound=problem.objective(network.U, network.alpha), dual=DualData(w=w),
-                      iterations=run.iterations, seconds=time.perf_counter() - start, info=info)
+        return fw_result(self.name, problem, status, network, lb, w, rho, info, run, history or plot is not None, start)
+
+
+def fw_result(name, problem, status, network, lb, w, rho, info, run, keep_history, start) -> Result:
+    """The Result of a Frank-Wolfe run (shared by frank-wolfe and dqsfw): certificate hints in info."""
+    if rho is not None:
+        info["rho"] = rho
+    if problem.binary_dim <= EXACT_RHO_CERT_DIM:
+        info["rho_certified_by"] = "exact"
+    if keep_history:
+        info["history"] = run.history
+    return Result(status=status, backend=name, network=network, lower_bound=lb,
+                  upper_bound=problem.objective(network.U, network.alpha), dual=DualData(w=np.asarray(w)),
+                  iterations=run.iterations, seconds=time.perf_counter() - start, info=info)
