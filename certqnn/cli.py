@@ -299,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", metavar="DATA", help="file.npz | file.csv | sklearn:NAME | synthetic:n=..,d=..,seed=..")
     p.add_argument("--backend", default="sdp", help="backend name[:engine] (default sdp)")
     p.add_argument("--out", default=None, help="certificate file to write (JSON)")
+    p.add_argument("--plot", dest="convergence_plot", default=None, metavar="FILE.png",
+                   help="frank-wolfe/dqsfw: objective, gap (and consensus error vs bits) figure")
     _add_problem_options(p)
     p.set_defaults(func=cmd_solve)
     p = sub.add_parser("verify", help="re-verify a certificate from scratch (exit 0 holds, 1 does not, 2 bad file)")

@@ -546,7 +546,7 @@ class DQSFWBackend(Backend):
             w, lb, rho = best_dual_point(problem, [w, wbar])
             final = (network.U, network.alpha, w, lb, rho)
             if plot is not None:
-                plot_convergence(run.history, plot, title=f"dqsfw: {run.agents} agents, {graph}, b={bits}", x="iteration")
+                plot_convergence(run.history, plot, title=f"dqsfw: {run.agents} agents, {graph}, b={bits}", x="bits")
         U, alpha, w, lb, rho = comm.bcast(final)
         network = QuantizedNetwork(U, alpha)
         status = (Status.TIME_LIMIT if run.timed_out else

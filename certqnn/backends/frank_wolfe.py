@@ -428,22 +428,38 @@ def plot_convergence(history: dict, path: str, title: str = "", x: str = "iterat
     except ImportError:
         from ..errors import BackendUnavailableError
         raise BackendUnavailableError("plotting needs matplotlib: pip install 'certqnn[plot]'") from None
+    import os
+    import tempfile
+
+    def positive(v):
+        v = np.asarray(v, float)
+        return np.where(v > 0, v, np.nan)          # log scale: exact zeros are simply not drawn
+
     gap = np.asarray(history["fw_gap"], float)
     xs = np.asarray(history[x], float) if x in history else np.arange(1, gap.size + 1)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.semilogy(xs, np.maximum(gap, 1e-300), label="FW gap")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.semilogy(xs, positive(history["objective"]), label="objective J") if "objective" in history else None
+    ax.semilogy(xs, positive(gap), label="FW gap")
     if "dual_bound" in history:
         sub = np.asarray(history["objective"], float) - np.asarray(history["dual_bound"], float)
-        ax.semilogy(xs, np.maximum(sub, 1e-300), label="objective - best dual bound")
+        ax.semilogy(xs, positive(sub), label="objective - best dual bound")
     if "consensus_error" in history:
-        ax.semilogy(xs, np.maximum(np.asarray(history["consensus_error"], float), 1e-300), label="consensus error")
+        ax.semilogy(xs, positive(history["consensus_error"]), label="consensus error")
     ax.set_xlabel("bits sent" if x == "bits" else "iteration")
     ax.set_title(title or "Frank-Wolfe convergence")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".certqnn-plot-", suffix=os.path.splitext(path)[1] or ".png", dir=directory)
+    os.close(fd)
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, path)         # atomic: no half-written figure
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 @register
