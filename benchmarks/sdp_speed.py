@@ -198,9 +198,11 @@ def scs_breakdown(problem, eps, linear_solver):
     from certqnn.backends.sdp import ScsEngine
 
     Xb = problem.binary_design()
+    form = ScsEngine.choose_form(Xb.shape[0], Xb.shape[1] + 1)   # the formulation certqnn uses
     with Timer() as t_build:
-        data, cone, _ = ScsEngine().build(Xb, problem.y, problem.beta, problem.activation)
-    settings = dict(eps_abs=eps, eps_rel=eps, verbose=False)
+        data, cone, _ = ScsEngine().build(Xb, problem.y, problem.beta, problem.activation, form=form)
+    tol = eps * 1e-3 if form == "gram" else eps                   # as ScsEngine.solve does
+    settings = dict(eps_abs=tol, eps_rel=tol, verbose=False)
     if linear_solver and linear_solver != "auto":
         settings["linear_solver"] = linear_solver
     with Timer() as t_setup:
@@ -208,7 +210,7 @@ def scs_breakdown(problem, eps, linear_solver):
     with Timer() as t_iter:
         sol = solver.solve()
     info = sol["info"]
-    return {"linear_solver": linear_solver, "build": t_build.wall, "setup": t_setup.wall, "iterate": t_iter.wall,
+    return {"linear_solver": f"{linear_solver} ({form} form)", "build": t_build.wall, "setup": t_setup.wall, "iterate": t_iter.wall,
             "lin_sys": info["lin_sys_time"] / 1e3, "cones": info["cone_time"] / 1e3,
             "accel": info["accel_time"] / 1e3, "iterations": int(info["iter"]),
             "nnz_A": int(data["A"].nnz), "nnz_P": int(data["P"].nnz), "shape_A": list(data["A"].shape)}
