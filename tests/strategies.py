@@ -1,6 +1,8 @@
 """Hypothesis strategies for the test suite, built on the public certqnn.testing helpers."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -36,3 +38,23 @@ def lasso_instances(draw, max_n=12, max_m=8, collinear=True):
     frac = draw(st.sampled_from([0.01, 0.05, 0.2, 0.5, 0.9]))
     beta = frac * float(np.max(np.abs(Phi.T @ y)))
     return Phi, y, max(beta, 1e-3)
+
+
+def perturb(x, how):
+    """Tamper with a number: how = ("ulp", k) | ("rel", r) | ("abs", a) | ("set", v)."""
+    kind, v = how
+    if kind == "ulp":
+        for _ in range(abs(v)):
+            x = math.nextafter(x, math.inf if v > 0 else -math.inf)
+        return x
+    if kind == "rel":
+        return x * (1.0 + v)
+    if kind == "abs":
+        return x + v
+    return v
+
+
+def value_of(Q, u):
+    """u~^T Q u~ for one sign vector u (p,), computed directly (independent of certqnn.oracles)."""
+    ut = np.append(u, 1.0)
+    return float(ut @ Q @ ut)

@@ -1,6 +1,5 @@
 """Certificates (math §8): exact JSON round trip, soundness of verify() under tampering, and
 defensive reading of hostile files."""
-import copy
 import functools
 import hashlib
 import json
@@ -12,6 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
+
+from strategies import perturb
 
 from certqnn import (Certificate, CertificateFormatError, CertQNNError, QuantizedNetwork, Result, Status, certify, solve,
                      verify)
@@ -215,19 +216,6 @@ PERTURBATIONS = st.one_of(
     st.tuples(st.just("abs"), st.sampled_from([-1.0, -1e-2, -1e-6, -1e-12, 1e-12, 1e-6, 1e-2, 1.0])),
     st.tuples(st.just("set"), st.sampled_from([0.0, 1.0, -1.0, 1e-300, 3.0])),
 )
-
-
-def perturb(x, how):
-    kind, v = how
-    if kind == "ulp":
-        for _ in range(abs(v)):
-            x = math.nextafter(x, math.inf if v > 0 else -math.inf)
-        return x
-    if kind == "rel":
-        return x * (1.0 + v)
-    if kind == "abs":
-        return x + v
-    return v
 
 
 @settings(max_examples=500)

@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from strategies import value_of
+
 import certqnn.oracles as oracles
 from certqnn import UnsupportedProblemError
 from certqnn.oracles import quadratic_extremes, quadratic_value, sign_vectors
@@ -26,11 +28,6 @@ def random_Q(seed, p, even=False, scale=1.0):
     if even:
         Q[:p, p] = Q[p, :p] = 0.0          # b = 0: value invariant under u -> -u
     return Q
-
-
-def value_of(Q, u):
-    ut = np.append(u, 1.0)
-    return float(ut @ Q @ ut)
 
 
 @settings(max_examples=80)

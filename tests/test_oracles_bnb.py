@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from strategies import value_of
+
 from certqnn.oracles import (_sphere_bounds, bnb_maximize, local_search_max, max_abs_quadratic,
                              one_flip_ascent, quadratic_extremes, quadratic_value, shor_shift)
 
@@ -29,11 +31,6 @@ def random_Q(seed, p, even=False, scale=1.0, diag_heavy=False):
     if even:
         Q[:p, p] = Q[p, :p] = 0.0          # b = 0: value invariant under u -> -u
     return Q
-
-
-def value_of(Q, u):
-    ut = np.append(u, 1.0)
-    return float(ut @ Q @ ut)
 
 
 @settings(max_examples=60, deadline=None)

@@ -37,6 +37,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from strategies import perturb
+
 from certqnn import Certificate, CertificateFormatError, certify, solve, verify
 from certqnn.cli import main as cli_main
 from certqnn.testing import brute_force_optimum, make_problem
@@ -154,19 +156,6 @@ def false_claims(cert: Certificate, verdict) -> list[str]:
 
 
 # -- tampering primitives -----------------------------------------------------------------------
-def perturb(x, how):
-    kind, v = how
-    if kind == "ulp":
-        for _ in range(abs(v)):
-            x = math.nextafter(x, math.inf if v > 0 else -math.inf)
-        return x
-    if kind == "rel":
-        return x * (1.0 + v)
-    if kind == "abs":
-        return x + v
-    return v
-
-
 def numeric_slots(doc, field):
     """(container, key) for every number of `field` in the document."""
     prob, net, dual = doc.get("problem") or {}, doc.get("network") or {}, doc.get("dual")
