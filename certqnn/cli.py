@@ -255,7 +255,8 @@ def cmd_demo(args) -> int:
           "(569 samples, standardized, labels +-1, beta = 1). Every bound below is certified: the lower bound\n"
           "holds for EVERY binary network of any width; the upper bound is the returned network's objective.\n")
     args.samples, args.eps, args.time_limit, args.engine, args.cuts, args.tol = 64, None, None, "scs", "none", None
-    small = QNNProblem(load("sklearn:breast_cancer,features=12").X, load("sklearn:breast_cancer,features=12").y, beta=1.0)
+    small_data = load("sklearn:breast_cancer,features=12")
+    small = QNNProblem(small_data.X, small_data.y, beta=1.0)
     full_data = load("sklearn:breast_cancer")
     full = QNNProblem(full_data.X, full_data.y, beta=1.0)
     runs = [("12 features: enumeration (exact)", small, "enumeration", {}),
