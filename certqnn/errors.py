@@ -31,3 +31,14 @@ class CertificateFormatError(CertQNNError, ValueError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(f"certificate field '{field}': {message}")
+
+
+class UnknownOptionError(InvalidProblemError):
+    """An option a backend does not declare (never silently ignored); names it and lists the valid ones."""
+
+    def __init__(self, backend: str, unknown: list[str], known: list[str], why: str | None = None):
+        self.backend, self.unknown, self.known = backend, list(unknown), list(known)
+        names = ", ".join(repr(u) for u in unknown)
+        detail = why or (f"backend '{backend}' does not accept option{'s' if len(unknown) > 1 else ''} {names}; "
+                         f"its options are: {', '.join(known) or 'none'}")
+        super().__init__(unknown[0] if unknown else "options", detail)

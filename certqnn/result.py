@@ -42,6 +42,19 @@ class DualData:
 
 @dataclass
 class Result:
+    """A backend's claim about a problem. certify() trusts none of its numbers.
+
+    rho_method: how certify() may bound rho(w) = max_u |phi_u^T w| (docs/math.md §5):
+        "exact" (enumerate or search; the backend's own rho was exact) or "shor" (repair and use
+        the PSD diagonals in `dual`); None lets certify() choose by size.
+    support: the number of neurons of the unconstrained (width-free) solution before any pruning
+        to problem.width, when the backend knows it; it tells whether the width limit is active.
+    report: free-form facts for the certificate's tightness section (JSON-serializable scalars,
+        strings, small lists); certify() copies it as it is.
+    trajectory: per-iteration histories (lists of equal length keyed by name) for plots; not
+        written into certificates.
+    """
+
     status: Status
     backend: str
     network: QuantizedNetwork | None
@@ -51,4 +64,8 @@ class Result:
     relaxation: dict | None = None        # e.g. {"Z_plus": ..., "Z_minus": ..., "value": ...}
     iterations: int = 0
     seconds: float = 0.0
-    info: dict = field(default_factory=dict)
+    rho_method: str | None = None
+    support: int | None = None
+    report: dict = field(default_factory=dict)
+    trajectory: dict | None = None
+    time_limit_hit: bool = False

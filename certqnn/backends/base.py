@@ -1,10 +1,20 @@
-"""Backend ABC and the registry that maps names to backend classes."""
+"""The backend contract: a Backend declares its options and returns a Result (a claim).
+
+Every backend has a nested ``Options`` class: a frozen, keyword-only dataclass whose fields are
+the only options it accepts. ``Backend.options(**kw)`` builds it and raises
+``UnknownOptionError`` naming any option the backend does not declare, so nothing is ever
+silently ignored. Fields may carry CLI metadata (see ``option()``); the command line builds its
+flags and each backend's options from these declarations alone.
+"""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
 
-from ..errors import BackendUnavailableError, InvalidProblemError
+from ..errors import BackendUnavailableError, InvalidProblemError, UnknownOptionError
 from ..problem import QNNProblem
 from ..result import Result
 
@@ -16,18 +26,65 @@ def register(cls: type["Backend"]) -> type["Backend"]:
     return cls
 
 
+def option(default: Any, help: str, *, parse: Callable[[str], Any] | None = None,
+           choices: tuple[str, ...] | None = None, flag: str | None = None, cli: bool = True) -> Any:
+    """A declared backend option: its default, a one-line help, and how the CLI reads it.
+
+    parse: turns the command-line text into the value (default: the type of `default`, or str);
+    choices: the allowed strings; flag: the CLI flag (default ``--name-with-dashes``);
+    cli=False keeps the option Python-only (e.g. callbacks, arrays)."""
+    meta = {"help": help, "parse": parse, "choices": choices, "flag": flag, "cli": cli}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Options every backend accepts. Work budgets change results and are counted in work
+    (iterations, rounds, evaluations); time_limit is the only wall-clock stop."""
+
+    time_limit: float | None = option(None, "wall-clock limit in seconds (the result says when it fired)",
+                                      parse=float)
+
+    def validate(self) -> None:
+        """Raise InvalidProblemError naming the option when a value is out of range."""
+        if self.time_limit is not None and not (self.time_limit > 0):
+            raise InvalidProblemError("time_limit", f"must be a positive number of seconds, got {self.time_limit!r}")
+
+    def __post_init__(self):
+        self.validate()
+
+
+def check_choice(name: str, value, allowed) -> None:
+    """Raise InvalidProblemError naming option `name` unless value is one of `allowed`."""
+    if value not in allowed:
+        raise InvalidProblemError(name, f"unknown value {value!r}; use one of: {', '.join(map(str, allowed))}")
+
+
+def check_positive(name: str, value, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidProblemError(name, f"must be a positive number, got {value!r}")
+
+
+def declared_options(options_cls: type[Options]) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(options_cls)}
+
+
 class Backend(ABC):
     """A method that claims a solution of a QNNProblem.
 
     name: registry key; requires: modules needed (checked without importing); extra: the pip extra
-    that provides them; exact: True when the result is provably optimal by construction.
+    that provides them; exact: True when the result is provably optimal by construction;
+    Options: the declared options (a subclass of base.Options).
     """
 
-    name: str = ""
-    requires: tuple[str, ...] = ()
-    extra: str | None = None
-    exact: bool = False
-    description: str = ""
+    name: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+    exact: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[Options]] = Options
 
     @classmethod
     def missing_modules(cls) -> list[str]:
@@ -43,12 +100,33 @@ class Backend(ABC):
             hint = f"pip install 'certqnn[{self.extra}]'" if self.extra else f"pip install {' '.join(missing)}"
             raise BackendUnavailableError(f"backend '{self.name}' needs {', '.join(missing)}: {hint}")
 
+    @classmethod
+    def options(cls, **given) -> Options:
+        """Build the declared Options from keyword arguments; an undeclared name is an error."""
+        known = declared_options(cls.Options)
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise UnknownOptionError(cls.name, unknown, sorted(known))
+        return cls.Options(**given)
+
     def supports(self, problem: QNNProblem) -> tuple[bool, str]:
         return True, ""
 
+    def solve(self, problem: QNNProblem, options: Options | None = None, **given) -> Result:
+        """Validate the options (an Options instance or keywords, not both) and run."""
+        if options is None:
+            options = self.options(**given)
+        elif given:
+            raise UnknownOptionError(self.name, sorted(given), sorted(declared_options(self.Options)),
+                                     why="pass either an Options instance or keyword options, not both")
+        elif not isinstance(options, self.Options):
+            raise InvalidProblemError("options", f"backend '{self.name}' takes {self.Options.__qualname__}, "
+                                                 f"got {type(options).__name__}")
+        return self.run(problem, options)
+
     @abstractmethod
-    def solve(self, problem: QNNProblem, **options) -> Result:
-        """Solve and return a Result (a claim)."""
+    def run(self, problem: QNNProblem, options: Options) -> Result:
+        """Solve with validated options and return a Result (a claim)."""
 
 
 def get_backend(name_or_backend) -> Backend:

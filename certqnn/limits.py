@@ -1,0 +1,30 @@
+"""Every size limit certqnn uses to choose an algorithm or refuse a problem, in one place.
+
+All dimensions count *binary* variables per neuron, p = d * bits (docs/math.md §2): a multi-level
+problem is solved as a binary one on the expanded design, so its cost is that of p, not of d.
+"""
+
+# -- exact enumeration of the 2^p sign vectors (meet in the middle) --------------------------
+ENUMERATION_BACKEND_MAX_DIM = 24   # enumeration backend: 2^24 atoms priced per round
+EXACT_PRICING_MAX_DIM = 34         # pricing by enumeration: 2^34 evaluations is hours; refuse beyond
+MITM_PREFERRED_MAX_DIM = 24        # pricing method "auto": meet in the middle up to here, branch and bound beyond
+SMALL_SIGN_MATRIX_DIM = 12         # up to here the Frank-Wolfe LMO caches all 2^p sign vectors
+EXACT_LMO_AUTO_MAX_DIM = 22        # Frank-Wolfe lmo "auto": exact pricing up to here, heuristic beyond
+
+# -- certifying rho (docs/math.md §5) --------------------------------------------------------
+VERIFY_EXACT_MAX_DIM = 32          # verify enumerates rho up to 2^31 (even sigma) evaluations, ~4 s here
+CERTIFY_EXACT_RHO_MAX_DIM = 20     # certify() enumerates rho itself up to here when no PSD certificate is given
+CERTIFY_PREFER_EXACT_DIM = 16      # ... and prefers enumeration to the Shor certificate up to here
+
+# -- relaxations and column generation -------------------------------------------------------
+SDP_MAX_BLOCK = 400                # (p+1) x (p+1) PSD blocks; beyond this dense interior solves take hours
+COLGEN_MAX_DIM = 64                # column generation: exact pricing by branch and bound up to here
+REFIT_MAX_ATOMS = 256              # a final Lasso refit screens candidate atoms down to this many
+
+# -- the problem and the certificate file ----------------------------------------------------
+MAX_SAMPLES = 200_000
+MAX_FEATURES = 4096
+MAX_BITS = 8
+MAX_FILE_BYTES = 1 << 30
+MAX_NEURONS = 100_000
+MAX_CUTS = 1_000_000
