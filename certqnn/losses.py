@@ -1,16 +1,29 @@
-"""Losses: value, gradient and convex conjugate of L(yhat) = sum_i l(yhat_i, y_i) (math §1, §4).
+"""Losses L(yhat) = sum_i l(yhat_i, y_i): everything any part of certqnn needs to know about one
+(docs/math.md §1, §4).
 
-Adding a loss is a local change: subclass Loss, implement the four methods, register it in LOSSES.
-Backends that need more (the SDP engines build conic models) look up the loss by name and raise
-UnsupportedProblemError if they do not know it.
+A loss declares
+  value, gradient            for training and for the dual point w = grad L(yhat)
+  conjugate, in_domain       L*(w) = sum_i l_i*(w_i), +inf outside its domain (checked exactly)
+  best_dual_scale            which s in [0, smax] to use in the scaling lemma
+  value_upper_bound          (trusted core) a float >= L(v) for every v within a given error of yhat
+  certified_dual_value       (trusted core) a float <= -L*(s w), computed in exact arithmetic
+  quadratic                  (modelling) (kappa, t) when L(v) = kappa/2 |v - t|^2 + const, which is
+                             what the Lasso master and the SDP engines can model today; None otherwise
+
+Adding a loss is a local change: subclass Loss, implement these methods, register it (LOSSES).
+A backend that cannot model a loss says so in supports(), naming the loss.
+This module imports numpy, math and fractions only: the trusted core uses it.
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from fractions import Fraction
 
 import numpy as np
 
 from .errors import InvalidProblemError
+from .trusted.arith import SAFETY, TINY, U_ROUND, exact_dot, float_below, gamma, up
 
 
 class Loss(ABC):
@@ -28,8 +41,12 @@ class Loss(ABC):
     def conjugate(self, w: np.ndarray, y: np.ndarray) -> float:
         """L*(w) = sup_v w^T v - L(v); +inf outside its domain."""
 
+    def in_domain(self, w: np.ndarray, y: np.ndarray) -> bool:
+        """True when w lies in the domain of L* (exactly, no tolerance). Default: all of R^n."""
+        return bool(np.all(np.isfinite(w)))
+
     def dual_value(self, w: np.ndarray, y: np.ndarray) -> float:
-        """g(w) = -L*(w): a lower bound on p*_inf whenever max_u |phi_u^T w| <= beta (math §4)."""
+        """g(w) = -L*(w): a lower bound on p*_inf whenever max_u |phi_u^T w| <= beta (docs/math.md §4)."""
         return -self.conjugate(w, y)
 
     def best_dual_scale(self, w: np.ndarray, y: np.ndarray, smax: float) -> float:
@@ -37,9 +54,23 @@ class Loss(ABC):
         (s w is dual feasible when s * rho_bar <= beta); the default is the scaling lemma's."""
         return min(1.0, smax)
 
+    def quadratic(self, y: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """(kappa, t) with L(v) = kappa/2 |v - t|^2 + const, or None when L is not quadratic."""
+        return None
+
+    @abstractmethod
+    def value_upper_bound(self, yhat: np.ndarray, err: np.ndarray, y: np.ndarray) -> float:
+        """A float >= L(v) for every v with |v_i - yhat_i| <= err_i, including this routine's own
+        rounding errors. yhat, err, y: (n,)."""
+
+    @abstractmethod
+    def certified_dual_value(self, w: np.ndarray, y: np.ndarray, s: float) -> float | None:
+        """A float <= -L*(s w) computed in exact rational arithmetic (then rounded down), or None
+        when s w is outside the domain of L*."""
+
 
 class SquaredLoss(Loss):
-    """l(yhat, y) = (yhat - y)^2 / 2."""
+    """l(yhat, y) = (yhat - y)^2 / 2;  l*(w) = w y + w^2 / 2 on all of R."""
 
     name = "squared"
 
@@ -56,13 +87,37 @@ class SquaredLoss(Loss):
 
     def best_dual_scale(self, w, y, smax):
         # g(s w) = -s w^T y - s^2 |w|^2 / 2 is concave in s; its maximiser is -w^T y / |w|^2.
-        ww = float(w @ w)
+        w = np.asarray(w, float)
+        ww = math.fsum(w * w)
         if ww == 0.0:
             return 0.0
-        return float(np.clip(-float(w @ y) / ww, 0.0, smax))
+        return float(np.clip(-math.fsum(w * np.asarray(y, float)) / ww, 0.0, smax))
+
+    def quadratic(self, y):
+        return 1.0, np.asarray(y, float)
+
+    def value_upper_bound(self, yhat, err, y):
+        yhat, err, y = (np.asarray(a, float) for a in (yhat, err, y))
+        r = yhat - y
+        er = err + U_ROUND * np.abs(r) * SAFETY + TINY        # one rounding in the subtraction
+        bound_r = np.abs(r) + er                               # >= |v_i - y_i|
+        half_sq = 0.5 * float(bound_r @ bound_r)
+        return up(half_sq * (1 + gamma(len(r) + 3)))
+
+    def certified_dual_value(self, w, y, s):
+        fs = Fraction(s)
+        w, y = np.asarray(w, float).tolist(), np.asarray(y, float).tolist()
+        g = -fs * exact_dot(w, y) - fs * fs * exact_dot(w, w) / 2
+        return float_below(g)
 
 
 LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (SquaredLoss,)}
+
+
+def register_loss(cls: type[Loss]) -> type[Loss]:
+    """Make a Loss subclass available by name (problem, CLI, certificate files)."""
+    LOSSES[cls.name] = cls
+    return cls
 
 
 def get_loss(name) -> Loss:
