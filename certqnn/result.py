@@ -69,3 +69,4 @@ class Result:
     report: dict = field(default_factory=dict)
     trajectory: dict | None = None
     time_limit_hit: bool = False
+    info: dict = field(default_factory=dict)   # TRANSITION: removed once every backend fills the typed fields

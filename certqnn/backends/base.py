@@ -124,9 +124,9 @@ class Backend(ABC):
                                                  f"got {type(options).__name__}")
         return self.run(problem, options)
 
-    @abstractmethod
-    def run(self, problem: QNNProblem, options: Options) -> Result:
+    def run(self, problem: QNNProblem, options: Options) -> Result:  # TRANSITION: becomes abstract
         """Solve with validated options and return a Result (a claim)."""
+        raise NotImplementedError
 
 
 def get_backend(name_or_backend) -> Backend:
