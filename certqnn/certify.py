@@ -1,8 +1,8 @@
-"""certify(problem, result) -> Certificate: turn a backend's claim into verified numbers (math §8).
+"""certify(problem, result) -> Certificate: turn a backend's claim into verified numbers (docs/math.md §8).
 
 Nothing in the Result is trusted: the upper bound is recomputed from the data with rounding that
 can only raise it; the dual point is *repaired* (the diagonal z is shifted until the rigorous PSD
-test of verify.py passes) and the lower bound comes from the scaling lemma (math §4), so a bad or
+test of verify.py passes) and the lower bound comes from the scaling lemma (docs/math.md §4), so a bad or
 early-stopped solver only loosens the bound. The finished certificate is re-verified before it
 is returned.
 """
@@ -12,15 +12,18 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import __version__
-from .errors import CertQNNError, SolverError
+from . import __version__, limits
+from .errors import CertQNNError, InvalidProblemError, SolverError
 from .problem import QNNProblem
 from .result import Result
+from .trusted.arith import float_above, up
 from .verify import (exact_rho_bound, is_psd_rigorous, objective_upper_bound, psd_margin_needed,
-                     q_matrix_with_error, scaled_dual_lower_bound, shor_rho_bound, shor_side_matrix, up, verify)
+                     q_matrix_with_error, scaled_dual_lower_bound, shor_rho_bound, shor_side_matrix, verify)
 from .certificate import Certificate
 
-EXACT_RHO_DEFAULT_DIM = 16     # below this, exact enumeration of rho is cheaper than trusting z
+# The claimed upper bound carries this relative slack above the rigorous bound computed here, so
+# that a verifier whose BLAS sums in another order (a few ulps apart) still accepts it.
+UPPER_BOUND_SLACK = 1e-13
 
 
 def repair_diagonal(Q: np.ndarray, E: np.ndarray, z: np.ndarray | None, sign: float, cuts=None, mu=None) -> np.ndarray:
@@ -41,41 +44,42 @@ def repair_diagonal(Q: np.ndarray, E: np.ndarray, z: np.ndarray | None, sign: fl
     raise CertQNNError("could not repair the dual diagonal (matrix too ill-conditioned)")
 
 
-def _round_up(fr: Fraction) -> float:
-    f = float(fr)
-    return f if Fraction(f) >= fr else up(f)
-
-
 def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_data: bool = True,
             exact_value: float | None = None) -> Certificate:
     """Build and verify a Certificate for `result` on `problem`.
 
-    rho: "shor" (use and repair the result's z), "exact" (enumerate), or None (the result's own
-    method; exact for tiny problems without z). exact_value: p*_inf when known, for the report.
+    rho: how to certify rho(w): "shor" (repair and use the result's z), "exact" (enumerate), or
+    None (the result's rho_method; by size when the backend leaves it open).
+    exact_value: p*_inf when known, for the tightness report.
     """
+    if rho not in (None, "shor", "exact"):
+        raise InvalidProblemError("rho", f"unknown method {rho!r}; use 'shor', 'exact' or None")
     net = result.network
     if net is None:
         raise SolverError(f"backend {result.backend} returned no network")
     U, alpha = net.U, net.alpha
     Xb = problem.binary_design()
     act, loss, y = problem.activation, problem.loss, problem.y
-    ub = objective_upper_bound(problem.X, y, act, U, alpha, problem.beta)
+    ub = objective_upper_bound(problem.X, y, act, U, alpha, problem.beta, loss)
+    ub = up(ub * (1 + UPPER_BOUND_SLACK))
     w = result.dual.w if result.dual is not None else None
     if w is None:
         w = loss.gradient(net.predict(problem.X, act), y)
     w = np.asarray(w, float)
     Q, E = q_matrix_with_error(Xb, act, w)
-    method = rho or result.info.get("rho_certified_by")
-    has_z = result.dual is not None and result.dual.z_plus is not None and result.dual.z_minus is not None
-    if method is None:
-        method = "exact" if (problem.binary_dim <= EXACT_RHO_DEFAULT_DIM or not has_z) and problem.binary_dim <= 20 else "shor"
-    zp = zm = None
+    p = problem.binary_dim
     dual = result.dual
+    has_z = dual is not None and dual.z_plus is not None and dual.z_minus is not None
+    method = rho or result.rho_method
+    if method is None:
+        prefer_exact = p <= limits.CERTIFY_PREFER_EXACT_DIM or not has_z
+        method = "exact" if prefer_exact and p <= limits.CERTIFY_EXACT_RHO_MAX_DIM else "shor"
+    zp = zm = None
     cuts = {}
-    if has_z and dual.cuts_plus is not None and len(dual.cuts_plus):
-        cuts["plus"] = (np.asarray(dual.cuts_plus, dtype=np.int64), np.clip(np.asarray(dual.mu_plus, float), 0, None))
-    if has_z and dual.cuts_minus is not None and len(dual.cuts_minus):
-        cuts["minus"] = (np.asarray(dual.cuts_minus, dtype=np.int64), np.clip(np.asarray(dual.mu_minus, float), 0, None))
+    for side in ("plus", "minus"):
+        c = getattr(dual, f"cuts_{side}", None) if has_z else None
+        if c is not None and len(c):
+            cuts[side] = (np.asarray(c, dtype=np.int64), np.clip(np.asarray(getattr(dual, f"mu_{side}"), float), 0, None))
     if method == "exact":
         rho_bar, _ = exact_rho_bound(Q, E, act.is_even)
         if rho_bar is None:
@@ -88,7 +92,9 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
         rho_bar, why = shor_rho_bound(Q, E, zp, zm, cp, mp, cm, mm)
         if rho_bar is None:
             raise CertQNNError(f"repaired dual point failed verification: {why}")
-    lb, scale = scaled_dual_lower_bound(w, y, rho_bar, problem.beta)
+    lb, scale = scaled_dual_lower_bound(loss, w, y, rho_bar, problem.beta)
+    if lb is None:
+        raise CertQNNError(f"the dual point lies outside the domain of the {loss.name} loss's conjugate")
     gap = Fraction(ub) - Fraction(lb)
     rel = gap / max(abs(Fraction(ub)), Fraction(1e-12))
     tightness = _tightness(problem, result, ub, lb, rho_bar, exact_value)
@@ -96,7 +102,7 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
            "beta": problem.beta, "width": problem.width}
     if embed_data:
         doc = {"X": problem.X.tolist(), "y": problem.y.tolist(), **doc}
-    cert = Certificate(doc, U, alpha, w, zp, zm, method, ub, lb, _round_up(gap), _round_up(rel), tightness,
+    cert = Certificate(doc, U, alpha, w, zp, zm, method, ub, lb, float_above(gap), float_above(rel), tightness,
                        result.backend, float(result.seconds), __version__, problem.data_hash())
     if method == "shor":
         cert.cuts_plus, cert.mu_plus = cuts.get("plus", (None, None))
@@ -111,27 +117,26 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
 
 
 def _tightness(problem, result, ub, lb, rho_bar, exact_value) -> dict:
-    report = {"rho_bar_over_beta": rho_bar / problem.beta, "width": int(result.network.width)}
+    """The certificate's tightness section: what certify measured, then the backend's report."""
+    report = {"rho_bar_over_beta": rho_bar / problem.beta, "width": int(result.network.width),
+              "status": str(result.status)}
+    if result.time_limit_hit:
+        report["time_limit_hit"] = True
     rel = result.relaxation or {}
     if "value" in rel:
         report["sdp_value"] = rel["value"]
         report["rounding_gap"] = ub - rel["value"]
-    for key in ("block_plus", "block_minus"):
-        if key in result.info:
-            report[key] = result.info[key]
     if exact_value is not None:
         report["exact_value"] = exact_value
         if "sdp_value" in report:
             report["relaxation_gap"] = exact_value - report["sdp_value"]
     if problem.width is not None:
         report["width_limit"] = problem.width
-        support = result.info.get("unconstrained_support")
-        if support is not None:
-            report["unconstrained_support"] = support
+        if result.support is not None:
+            report["unconstrained_support"] = int(result.support)
             # the p*_inf bound is also a bound for width m; when the unconstrained optimum already
             # fits in m neurons, the width-m network is certified optimal by the same gap
-            report["width_limit_is_inactive"] = bool(support <= problem.width)
-    for key in ("solver_status", "engine", "rho", "shor_bound", "strengthened_bound", "cuts_added", "cut_rounds"):
-        if key in result.info:
-            report[key] = result.info[key]
+            report["width_limit_is_inactive"] = bool(result.support <= problem.width)
+    for key, value in result.report.items():
+        report.setdefault(key, value)
     return report

@@ -1,4 +1,4 @@
-"""`certqnn` command line (interfaces.md): demo, solve, verify, compare.
+"""`certqnn` command line (docs/cli.md): demo, solve, verify, compare.
 
 Exit codes: 0 success (verify: the certificate holds), 1 the certificate does not hold,
 2 bad input or failure (message on stderr, no output file written).
@@ -18,6 +18,9 @@ from .certificate import Certificate
 from .certify import certify
 from .errors import CertificateFormatError, CertQNNError
 from .problem import QNNProblem
+from .atomic import check_writable
+from .backends.base import get_backend
+from .cli_options import add_backend_flags, backend_options
 from .report import Row, plot_bounds, table
 from .solve import solve
 from .verify import verify
@@ -55,31 +58,9 @@ def _add_problem_options(p: argparse.ArgumentParser):
     p.add_argument("--levels", default="binary", help="binary | ternary | kbit:K | v1,v2,... (default binary)")
     p.add_argument("--loss", default="squared", help="loss (default squared)")
     p.add_argument("--width", type=_positive_int, default=None, help="at most M neurons (default: unconstrained)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0)")
-    p.add_argument("--time-limit", type=_positive_float, default=None, help="seconds per backend (solver limit)")
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                    help="standardize X columns (and y for regression); default on")
-    p.add_argument("--engine", default="scs", help="SDP engine: scs | picos | picos:SOLVER (default scs)")
-    p.add_argument("--eps", type=_positive_float, default=None, help="solver tolerance (SDP engines)")
-    p.add_argument("--samples", type=_positive_int, default=64, help="Grothendieck samples per SDP block (default 64)")
-    p.add_argument("--cuts", choices=["none", "triangle"], default="none",
-                   help="strengthen the SDP with triangle inequalities found by separation (default none)")
-    p.add_argument("--tol", type=_positive_float, default=None,
-                   help="target relative gap for enumeration/colgen/frank-wolfe/dqsfw")
-    fw = p.add_argument_group("frank-wolfe and dqsfw options")
-    fw.add_argument("--lmo", choices=["exact", "heuristic", "auto"], default=None, help="linear minimization oracle")
-    fw.add_argument("--tau", default=None, help="l1 budget (a number, or 'adaptive')")
-    fw.add_argument("--fw-form", choices=["penalized", "bounded"], default=None, help="Frank-Wolfe problem form")
-    fw.add_argument("--step", default=None, help="step rule (frank-wolfe: line_search|classical; dqsfw: classical|local_line_search)")
-    fw.add_argument("--fully-corrective", action="store_true", help="frank-wolfe: re-optimize over all atoms each step")
-    fw.add_argument("--max-iter", type=_positive_int, default=None, help="iteration limit")
-    fw.add_argument("--graph", default=None, help="dqsfw: ring | grid | complete | star | erdos_renyi:P | EDGE-LIST FILE")
-    fw.add_argument("--agents", type=_positive_int, default=None, help="dqsfw: number of agents (MPI: the number of ranks)")
-    fw.add_argument("--bits", type=_positive_int, default=None, help="dqsfw: bits per message entry (32 = uncompressed)")
-    fw.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=None, help="dqsfw: gradient tracking (default on)")
-    fw.add_argument("--batch", type=_positive_int, default=None, help="dqsfw: minibatch size per agent")
-    fw.add_argument("--split", choices=["contiguous", "random"], default=None, help="dqsfw: how samples are sharded")
-    fw.add_argument("--convergence-plot", default=None, metavar="FILE.png", help="frank-wolfe/dqsfw: draw the convergence history")
+    add_backend_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -97,52 +78,26 @@ def _build_problem(args):
     return data, problem
 
 
-def _backend_options(name: str, args) -> dict:
-    opts = {}
-    if getattr(args, "time_limit", None) is not None:
-        opts["time_limit"] = args.time_limit
-    if name.startswith("sdp"):
-        opts.update(engine=name.split(":", 1)[1] if ":" in name else args.engine, samples=args.samples, seed=args.seed)
-        if args.eps is not None:
-            opts["eps"] = args.eps
-        if getattr(args, "cuts", "none") != "none":
-            opts["cuts"] = args.cuts
-        return opts
-    base = name.split(":", 1)[0]
-    if getattr(args, "tol", None) is not None:
-        opts["tol"] = args.tol
-    if base in ("colgen", "frank-wolfe", "dqsfw"):
-        opts["seed"] = args.seed
-    if base in ("frank-wolfe", "dqsfw"):
-        tau = args.tau
-        if tau is not None and tau != "adaptive":
-            try:
-                tau = float(tau)
-            except ValueError:
-                raise UsageError(f"--tau: expected a number or 'adaptive', got {tau!r}") from None
-        fields = {"lmo": args.lmo, "tau": tau, "form": args.fw_form, "step": args.step, "max_iter": args.max_iter,
-                  "plot": args.convergence_plot}
-        if base == "frank-wolfe":
-            fields["fully_corrective"] = True if args.fully_corrective else None
-        else:
-            engine = name.split(":", 1)[1] if ":" in name else args.engine
-            fields.update(graph=args.graph, agents=args.agents, bits=args.bits, tracking=args.tracking,
-                          batch=args.batch, split=args.split,
-                          engine=engine if engine in ("inprocess", "mpi") else None)
-        opts.update({k: v for k, v in fields.items() if v is not None})
-    return opts
-
-
-def _run(problem, backend_spec: str, args, exact_value=None):
-    """solve + certify one backend spec 'name[:engine]' -> (Row, Certificate)."""
+def _run(problem, backend_spec: str, options: dict, exact_value=None):
+    """solve + certify one backend spec 'name[:engine]' -> (Row, Certificate, Result)."""
     name = backend_spec.split(":", 1)[0]
     start = time.perf_counter()
-    result = solve(problem, name, **_backend_options(backend_spec, args))
+    result = solve(problem, name, **options)
     cert = certify(problem, result, exact_value=exact_value)
     seconds = time.perf_counter() - start
     cert.seconds = seconds
-    label = backend_spec if ":" in backend_spec or name != "sdp" else f"sdp:{result.info.get('engine', 'scs')}"
-    return Row(label, cert.lower_bound, cert.upper_bound, cert.gap, cert.relative_gap, int(cert.alpha.shape[0]), seconds), cert
+    label = backend_spec if ":" in backend_spec or name != "sdp" else f"sdp:{result.report.get('engine', 'scs')}"
+    if result.time_limit_hit:
+        label += " (time limit)"
+    row = Row(label, cert.lower_bound, cert.upper_bound, cert.gap, cert.relative_gap, int(cert.alpha.shape[0]), seconds)
+    return row, cert, result
+
+
+def _require_matplotlib(flag: str):
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError(f"{flag} needs matplotlib: pip install 'certqnn[plot]'") from None
 
 
 def _accuracy(cert: Certificate, X, y, activation) -> float:
@@ -161,16 +116,39 @@ def _mpi_rank() -> int:
     return 0
 
 
+def _check_outputs(*paths):
+    """Fail before any long work when an output file cannot be written."""
+    for path in paths:
+        if path:
+            try:
+                check_writable(path)
+            except OSError as exc:
+                raise UsageError(f"cannot write {path}: {exc}") from None
+
+
 def cmd_solve(args) -> int:
+    _check_outputs(args.out, args.convergence_plot)
+    if args.convergence_plot:
+        _require_matplotlib("--plot")
+    options = backend_options(args.backend, args)
+    get_backend(args.backend.split(":", 1)[0]).options(**options)   # bad options fail before loading data
     data, problem = _build_problem(args)
     root = _mpi_rank() == 0
     if root:
         print(f"problem: {data.name}: {problem.describe()}", file=sys.stderr)
-    row, cert = _run(problem, args.backend, args)
+    row, cert, result = _run(problem, args.backend, options)
     if not root:
         return EXIT_OK   # under MPI every rank solves and certifies; rank 0 reports and writes
     if args.out:
         cert.write(args.out)
+    if args.convergence_plot:
+        if not result.trajectory:
+            raise UsageError(f"--plot: backend '{result.backend}' records no convergence history")
+        from .report import plot_convergence
+
+        plot_convergence(result.trajectory, args.convergence_plot,
+                         title=f"{result.backend} on {data.name}", x="bits" if "bits" in result.trajectory else "iteration")
+        print(f"convergence plot written to {args.convergence_plot}")
     print(table([row]))
     t = cert.tightness
     if "cuts_added" in t:
@@ -207,15 +185,13 @@ def cmd_compare(args) -> int:
     specs = [s.strip() for s in args.backends.split(",") if s.strip()]
     if not specs:
         raise UsageError("--backends: give at least one backend, e.g. --backends enumeration,sdp")
-    from .backends.base import REGISTRY, get_backend
-
-    for spec in specs:
-        get_backend(spec.split(":", 1)[0])  # unknown names fail before anything runs
+    from .backends.base import REGISTRY
+    _check_outputs(args.plot)
     if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError("--plot needs matplotlib: pip install 'certqnn[plot]'") from None
+        _require_matplotlib("--plot")
+    options = {spec: backend_options(spec, args, specs) for spec in specs}
+    for spec in specs:
+        get_backend(spec.split(":", 1)[0]).options(**options[spec])
     data, problem = _build_problem(args)
     print(f"problem: {data.name}: {problem.describe()}", file=sys.stderr)
     rows, certs = [], []
@@ -229,7 +205,7 @@ def cmd_compare(args) -> int:
             rows.append(Row(spec, note=f"skipped: {reason or 'not installed: ' + ', '.join(be.missing_modules())}"))
             continue
         try:
-            row, cert = _run(problem, spec, args, exact_value=exact)
+            row, cert, _ = _run(problem, spec, options[spec], exact_value=exact)
         except CertQNNError as exc:
             rows.append(Row(spec, note=f"failed: {exc}"))
             continue
@@ -254,15 +230,15 @@ def cmd_demo(args) -> int:
     print("certqnn demo: binary-weight networks with sigma(t) = t^2 on scikit-learn's breast_cancer data\n"
           "(569 samples, standardized, labels +-1, beta = 1). Every bound below is certified: the lower bound\n"
           "holds for EVERY binary network of any width; the upper bound is the returned network's objective.\n")
-    args.samples, args.eps, args.time_limit, args.engine, args.cuts, args.tol = 64, None, None, "scs", "none", None
+    _check_outputs(args.out)
     small_data = load("sklearn:breast_cancer,features=12")
     small = QNNProblem(small_data.X, small_data.y, beta=1.0)
     full_data = load("sklearn:breast_cancer")
     full = QNNProblem(full_data.X, full_data.y, beta=1.0)
     runs = [("12 features: enumeration (exact)", small, "enumeration", {}),
-            ("12 features: sdp (Shor + rounding)", small, "sdp", {"rounding_time": 5.0}),
-            ("12 features: sdp + triangle cuts", small, "sdp", {"cuts": "triangle", "rounding_time": 5.0}),
-            ("30 features: sdp (Shor + rounding)", full, "sdp", {"rounding_time": 10.0}),
+            ("12 features: sdp (Shor + rounding)", small, "sdp", {}),
+            ("12 features: sdp + triangle cuts", small, "sdp", {"cuts": "triangle"}),
+            ("30 features: sdp (Shor + rounding)", full, "sdp", {}),
             ("30 features: colgen (exact)", full, "colgen", {"time_limit": 120.0})]
     rows, certs = [], []
     for label, problem, backend, opts in runs:
@@ -295,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the main job on a bundled dataset and write certificate.json")
     p.add_argument("--out", default="certificate.json", help="certificate file (default certificate.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_demo, seed=0)
+    p.set_defaults(func=cmd_demo)
     p = sub.add_parser("solve", help="solve one problem, certify it, write the certificate")
     p.add_argument("data", metavar="DATA", help="file.npz | file.csv | sklearn:NAME | synthetic:n=..,d=..,seed=..")
     p.add_argument("--backend", default="sdp", help="backend name[:engine] (default sdp)")

@@ -42,7 +42,7 @@ def down(x: float) -> float:
 
 # -- objective upper bound ------------------------------------------------------------------
 def objective_upper_bound(X: np.ndarray, y: np.ndarray, act: Polynomial, U: np.ndarray, alpha: np.ndarray,
-                          beta: float) -> float:
+                          beta: float, loss=None) -> float:
     """A float >= J(U, alpha) = sum_i (f(x_i) - y_i)^2 / 2 + beta |alpha|_1 (squared loss), exactly.
 
     X (n, d), y (n,), U (d, m), alpha (m,). Each stage carries an absolute error bound.
@@ -195,7 +195,7 @@ def exact_rho_bound(Q: np.ndarray, E: np.ndarray, even: bool) -> tuple[float | N
 
 
 # -- lower bound by the scaling lemma (exact rational arithmetic) ----------------------------
-def scaled_dual_lower_bound(w: np.ndarray, y: np.ndarray, rho_bar: float, beta: float, scale: float | None = None):
+def scaled_dual_lower_bound(loss, w: np.ndarray, y: np.ndarray, rho_bar: float, beta: float, scale: float | None = None):
     """(LB, s): LB <= g(s w) = -s w^T y - s^2 |w|^2 / 2 exactly, with s * rho_bar <= beta exactly
     (so s w is dual feasible, math §4). Squared loss. Computed in rationals, rounded down."""
     w = np.asarray(w, float)
@@ -331,7 +331,7 @@ def _verify(certificate, data=None) -> Verdict:
         v.add("rho_certified", rho_bar is not None, why)
         if rho_bar is not None:
             v.rho_bar = rho_bar
-            lb, s = scaled_dual_lower_bound(w, problem.y, rho_bar, problem.beta)
+            lb, s = scaled_dual_lower_bound(None, w, problem.y, rho_bar, problem.beta)
             v.verified_lower_bound = lb
             v.add("lower_bound", cert.lower_bound <= lb, f"claimed {cert.lower_bound!r} <= verified {lb!r} (s = {s!r}, rho_bar = {rho_bar!r})")
     if v.verified_lower_bound is not None and v.verified_upper_bound is not None:

@@ -1,0 +1,46 @@
+"""Shor SDP engines (docs/math.md §6). Each engine solves
+
+    min_{Z+, Z- >= 0}  1/2 |A(Z+ - Z-) - t|^2 + beta (t+ + t-)   s.t.  Z^±_kk = t^± = Z^±_{DD}
+
+for a target t (the backend rescales a quadratic loss kappa/2 |v - t|^2 to this form) and returns
+a claim: primal matrices Z^± and diagonal guesses from the PSD-cone duals. certify() repairs and
+verifies them.
+
+Engines and the options each accepts (anything else is an error naming it):
+  scs            eps, max_iters, time_limit, verbose, linear_solver, form, cuts
+  picos[:SOLVER] eps, max_iters, time_limit, verbose
+"""
+from __future__ import annotations
+
+from ..errors import BackendUnavailableError, InvalidProblemError
+from .picos_engine import PicosEngine
+from .scs_engine import ScsEngine
+from .solution import ShorSolution, dual_diagonal  # noqa: F401
+
+ENGINE_OPTIONS = {"scs": ("eps", "max_iters", "time_limit", "verbose", "linear_solver", "form", "cuts"),
+                  "picos": ("eps", "max_iters", "time_limit", "verbose")}
+
+
+def engine_family(engine: str) -> str:
+    """'scs' | 'picos' for an engine spec; InvalidProblemError naming the field otherwise."""
+    name = (engine or "scs").lower()
+    if name == "scs":
+        return "scs"
+    if name == "picos" or name.startswith("picos:"):
+        return "picos"
+    raise InvalidProblemError("engine", f"unknown SDP engine {engine!r}; use scs, picos or picos:SOLVER")
+
+
+def make_engine(engine: str):
+    """An engine object for 'scs' | 'picos' | 'picos:SOLVER'."""
+    engine = (engine or "scs").lower()
+    if engine == "scs":
+        if not ScsEngine.available():
+            raise BackendUnavailableError("engine 'scs' needs the scs package: pip install 'certqnn[scs]'")
+        return ScsEngine()
+    if engine == "picos" or engine.startswith("picos:"):
+        solver = engine.split(":", 1)[1] if ":" in engine else None
+        if not PicosEngine.available():
+            raise BackendUnavailableError("engine 'picos' needs picos and cvxopt: pip install picos cvxopt")
+        return PicosEngine(solver)
+    raise InvalidProblemError("engine", f"unknown SDP engine {engine!r}; use scs, picos or picos:SOLVER")
