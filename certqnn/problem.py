@@ -1,4 +1,4 @@
-"""QNNProblem: the training problem stated once (math §1), validated on construction."""
+"""QNNProblem: the training problem stated once (docs/math.md §1), validated on construction."""
 from __future__ import annotations
 
 import hashlib
@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import limits
 from .activations import Polynomial
 from .errors import InvalidProblemError
 from .losses import Loss, get_loss
 from .quantization import Levels
 
-MAX_SAMPLES = 200_000
-MAX_FEATURES = 4096
+MAX_SAMPLES, MAX_FEATURES = limits.MAX_SAMPLES, limits.MAX_FEATURES
 
 
 def _as_matrix(X) -> np.ndarray:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import limits
 from .errors import InvalidProblemError
 
-MAX_BITS = 8
+MAX_BITS = limits.MAX_BITS
 
 
 @dataclass(frozen=True)
