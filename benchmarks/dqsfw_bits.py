@@ -28,8 +28,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from certqnn import QNNProblem  # noqa: E402
-from certqnn.backends.dqsfw import dqsfw  # noqa: E402
-from certqnn.backends.frank_wolfe import frank_wolfe  # noqa: E402
+from certqnn.fw.decentralized import dqsfw  # noqa: E402
+from certqnn.fw import frank_wolfe  # noqa: E402
 from certqnn.datasets import load  # noqa: E402
 from certqnn.progress import set_enabled  # noqa: E402
 

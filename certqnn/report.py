@@ -1,10 +1,12 @@
 """Tables and plots of certified results (the CLI and the examples print these)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
+
+from .atomic import atomic_path
 from .errors import BackendUnavailableError
 
 
@@ -53,14 +55,29 @@ def table(rows: list[Row], best_lower_bound: float | None = None) -> str:
     return "\n".join(out)
 
 
-def plot_bounds(rows: list[Row], path: str, title: str = "") -> None:
-    """Bar-and-whisker plot of each backend's certified interval [LB, UB]; written atomically."""
+def _pyplot():
+    """matplotlib.pyplot on the non-interactive backend, or an error naming the extra to install."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise BackendUnavailableError("--plot needs matplotlib: pip install 'certqnn[plot]'") from None
+        raise BackendUnavailableError("plotting needs matplotlib: pip install 'certqnn[plot]'") from None
+    return plt
+
+
+def _save(plt, fig, path, dpi=None) -> None:
+    """Write the figure atomically (no half-written file); the format follows the extension (PNG by default)."""
+    try:
+        with atomic_path(path, suffix=Path(path).suffix or ".png") as tmp:
+            fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
+def plot_bounds(rows: list[Row], path: str, title: str = "") -> None:
+    """Bar-and-whisker plot of each backend's certified interval [LB, UB]; written atomically."""
+    plt = _pyplot()
     rows = [r for r in rows if r.upper_bound is not None]
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * max(len(rows), 1), 4.2))
     for i, r in enumerate(rows):
@@ -77,14 +94,34 @@ def plot_bounds(rows: list[Row], path: str, title: str = "") -> None:
     ax.set_title(title or "certified bounds per backend")
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(prefix=".certqnn-plot-", suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _save(plt, fig, path, dpi=120)
+
+
+def plot_convergence(trajectory: dict, path, title: str = "", x: str = "iteration") -> None:
+    """Objective, FW gap, objective - best dual bound and (dqsfw) consensus error on a log scale
+    against iterations, or against the bits sent with x="bits" (dqsfw trajectories), into `path`
+    (PNG/PDF; needs matplotlib). trajectory: per-iteration lists keyed by name (Result.trajectory);
+    entries that are zero or negative are not drawn."""
+    plt = _pyplot()
+
+    def positive(v):
+        v = np.asarray(v, float)
+        return np.where(v > 0, v, np.nan)          # log scale: exact zeros are simply not drawn
+
+    gap = np.asarray(trajectory["fw_gap"], float)
+    xs = np.asarray(trajectory[x], float) if x in trajectory else np.arange(1, gap.size + 1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if "objective" in trajectory:
+        ax.semilogy(xs, positive(trajectory["objective"]), label="objective J")
+    ax.semilogy(xs, positive(gap), label="FW gap")
+    if "dual_bound" in trajectory:
+        sub = np.asarray(trajectory["objective"], float) - np.asarray(trajectory["dual_bound"], float)
+        ax.semilogy(xs, positive(sub), label="objective - best dual bound")
+    if "consensus_error" in trajectory:
+        ax.semilogy(xs, positive(trajectory["consensus_error"]), label="consensus error")
+    ax.set_xlabel("bits sent" if x == "bits" else "iteration")
+    ax.set_title(title or "Frank-Wolfe convergence")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save(plt, fig, path)

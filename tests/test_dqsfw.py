@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from certqnn import InvalidProblemError, QNNProblem, certify, solve, verify
-from certqnn.backends.comm import build_graph, metropolis_weights
-from certqnn.backends.dqsfw import Packing, Quantizer, dqsfw, shards
-from certqnn.backends.frank_wolfe import frank_wolfe
+from certqnn.errors import UnknownOptionError
+from certqnn.fw.centralized import frank_wolfe
+from certqnn.fw.decentralized.algorithm import dqsfw, shards
+from certqnn.fw.decentralized.comm import build_graph, metropolis_weights
+from certqnn.fw.decentralized.compression import Packing, Quantizer
 from certqnn.datasets import synthetic
 
 
@@ -82,11 +84,23 @@ def test_bad_or_disconnected_graphs_are_refused(small, spec):
                                         ({"split": "stratified"}, "split"), ({"tracking": "yes"}, "tracking"),
                                         ({"form": "box"}, "form"), ({"tau": 0.0}, "tau"), ({"step": "armijo"}, "step"),
                                         ({"lmo": "heuristic", "tau": "adaptive"}, "tau"), ({"max_iter": -1}, "max_iter"),
-                                        ({"report_every": 0}, "report_every"), ({"colour": "red"}, "colour")])
+                                        ({"report_every": 0}, "report_every"), ({"colour": "red"}, "colour"),
+                                        ({"step": "nope"}, "step"), ({"step": "line_search"}, "step"),
+                                        ({"gossip_step": 0}, "gossip_step"), ({"history": 1}, "history"),
+                                        ({"form": "bounded", "tau": "adaptive"}, "tau")])
 def test_bad_options_name_the_field(small, opts, field):
     with pytest.raises(InvalidProblemError) as exc:
         solve(small, "dqsfw", **{"max_iter": 2, **opts})
     assert exc.value.field == field
+    assert field in str(exc.value)
+
+
+def test_unknown_option_is_an_error_naming_it(small):
+    with pytest.raises(UnknownOptionError) as exc:
+        solve(small, "dqsfw", bogus=1)
+    assert exc.value.unknown == ["bogus"] and "'bogus'" in str(exc.value)
+    with pytest.raises(UnknownOptionError):
+        solve(small, "dqsfw", plot="d.png")               # plotting is not the backend's job
 
 
 # -- compression ---------------------------------------------------------------------------------
@@ -187,18 +201,23 @@ def test_average_iterate_stays_feasible_under_compression(small, bits):
                                   {"graph": "star", "agents": 6, "step": "local_line_search", "tau": 4.0}])
 def test_final_certificate_verifies(small, opts):
     res = solve(small, "dqsfw", **{"max_iter": 200, **opts})
-    assert res.info["rho_certified_by"] == "exact" and res.info["mpi_rank"] == 0
+    assert res.rho_method == "exact" and res.report["mpi_rank"] == 0
     assert res.network is not None and res.network.width >= 1
     cert = certify(small, res)
     assert verify(cert).ok
-    assert res.upper_bound <= res.info["fw_objective"] * (1 + 1e-9)     # the refit beats the average iterate
+    assert res.upper_bound <= res.report["fw_objective"] * (1 + 1e-9)     # the refit beats the average iterate
+    assert json.loads(json.dumps(res.report)) == res.report              # JSON-safe
+    assert res.trajectory is None and not res.info
 
 
 def test_plot(small, tmp_path):
     pytest.importorskip("matplotlib")
-    res = solve(small, "dqsfw", max_iter=20, tol=0, plot=str(tmp_path / "d.png"))
+    from certqnn.report import plot_convergence
+
+    res = solve(small, "dqsfw", max_iter=20, tol=0, history=True)
+    assert len(res.trajectory["bits"]) == 21
+    plot_convergence(res.trajectory, tmp_path / "d.png", title="dqsfw", x="bits")
     assert (tmp_path / "d.png").exists()
-    assert len(res.info["history"]["bits"]) == 21
 
 
 # -- MPI engine ----------------------------------------------------------------------------------
@@ -211,9 +230,9 @@ ds = synthetic(120, 6, seed=3)
 problem = QNNProblem(ds.X, ds.y, beta=1.0)
 res = solve(problem, "dqsfw", engine="mpi", graph="ring", bits=4, form="bounded", tau=1.9, max_iter=80, tol=0,
             history=True, seed=7)
-if res.info["mpi_rank"] == 0:
-    print(json.dumps({"objective": res.info["history"]["objective"], "upper_bound": res.upper_bound,
-                      "alpha": res.network.alpha.tolist(), "agents": res.info["agents"]}))
+if res.report["mpi_rank"] == 0:
+    print(json.dumps({"objective": res.trajectory["objective"], "upper_bound": res.upper_bound,
+                      "alpha": res.network.alpha.tolist(), "agents": res.report["agents"]}))
 """
 
 
@@ -237,14 +256,14 @@ def test_mpi_engine_matches_inprocess(small, tmp_path):
     assert mpi["agents"] == 3
     res = solve(small, "dqsfw", engine="inprocess", agents=3, graph="ring", bits=4, form="bounded", tau=1.9,
                 max_iter=80, tol=0, history=True, seed=7)
-    np.testing.assert_allclose(mpi["objective"], res.info["history"]["objective"], rtol=1e-12)
+    np.testing.assert_allclose(mpi["objective"], res.trajectory["objective"], rtol=1e-12)
     assert mpi["upper_bound"] == pytest.approx(res.upper_bound, rel=1e-12)
 
 
 def test_warm_budget_is_a_valid_l1_bound_and_below_the_safe_default():
     """The adaptive starting budget from the warm fully-corrective rounds bounds |alpha*|_1."""
     from certqnn import QNNProblem, certify, solve
-    from certqnn.backends.frank_wolfe import default_tau
+    from certqnn.fw.steps import default_tau
     from certqnn.datasets import load
 
     for seed in (0, 1, 2):
@@ -254,5 +273,5 @@ def test_warm_budget_is_a_valid_l1_bound_and_below_the_safe_default():
         opt = certify(problem, solve(problem, "enumeration"))
         assert opt.relative_gap <= 1e-8
         l1_star = float(np.abs(opt.alpha).sum())
-        assert result.info["tau"] >= l1_star * (1 - 1e-9)
-        assert result.info["tau"] < default_tau(problem)
+        assert result.report["tau"] >= l1_star * (1 - 1e-9)
+        assert result.report["tau"] < default_tau(problem)

@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 
 from certqnn import InvalidProblemError, QNNProblem, QuantizedNetwork, certify, solve, verify
+from certqnn.errors import UnknownOptionError
 from certqnn.lasso import refit
-from certqnn.backends.frank_wolfe import (ExactLMO, HeuristicLMO, default_tau, frank_wolfe, plot_convergence,
-                                          tau_bound)
+from certqnn.fw.centralized import frank_wolfe
+from certqnn.fw.lmo import ExactLMO, HeuristicLMO
+from certqnn.fw.steps import default_tau, tau_bound
+from certqnn.report import plot_convergence
 from certqnn.datasets import synthetic
 from certqnn.lifting import neuron_outputs, q_matrix
 from certqnn.oracles import quadratic_extremes, sign_vectors
@@ -138,11 +141,12 @@ def test_tau_bound_is_a_valid_budget(small, optimum):
                                   {"step": "classical", "tau": 4.0, "max_iter": 300}])
 def test_certificate_verifies(small, optimum, opts):
     res = solve(small, "frank-wolfe", **opts)
-    assert res.info["rho_certified_by"] == "exact"
+    assert res.rho_method == "exact"
     cert = certify(small, res)
     assert verify(cert).ok
     assert cert.upper_bound >= optimum[0] * (1 - 1e-9)
-    assert res.info["gap_is_certified"] == (opts.get("lmo") != "heuristic")
+    assert res.report["gap_is_certified"] == (opts.get("lmo") != "heuristic")
+    assert res.trajectory is None and not res.time_limit_hit and not res.info
     if opts.get("fully_corrective"):
         assert cert.relative_gap <= 1e-6          # fully corrective FW = column generation: exact
 
@@ -175,18 +179,45 @@ def test_heuristic_lmo_finds_a_good_atom():
 @pytest.mark.parametrize("opts,field", [({"form": "box"}, "form"), ({"tau": -1.0}, "tau"), ({"step": "armijo"}, "step"),
                                         ({"lmo": "sdp"}, "lmo"), ({"max_iter": 0}, "max_iter"),
                                         ({"form": "bounded", "tau": "adaptive"}, "tau"),
-                                        ({"lmo": "heuristic", "tau": "adaptive"}, "tau"), ({"colour": 1}, "colour")])
+                                        ({"lmo": "heuristic", "tau": "adaptive"}, "tau"), ({"colour": 1}, "colour"),
+                                        ({"step": "nope"}, "step"), ({"tol": -1.0}, "tol"), ({"tau": float("inf")}, "tau"),
+                                        ({"fully_corrective": "yes"}, "fully_corrective"), ({"time_limit": 0}, "time_limit"),
+                                        ({"seed": 1.5}, "seed")])
 def test_bad_options_name_the_field(small, opts, field):
     with pytest.raises(InvalidProblemError) as exc:
         solve(small, "frank-wolfe", **opts)
     assert exc.value.field == field
+    assert field in str(exc.value)
+
+
+def test_unknown_option_is_an_error_naming_it(small):
+    with pytest.raises(UnknownOptionError) as exc:
+        solve(small, "frank-wolfe", bogus=1)
+    assert exc.value.unknown == ["bogus"] and "'bogus'" in str(exc.value)
+    with pytest.raises(UnknownOptionError):
+        solve(small, "frank-wolfe", plot="fw.png")        # plotting is not the backend's job
+
+
+def test_report_and_time_limit(small):
+    res = solve(small, "frank-wolfe", max_iter=20, tol=0, time_limit=1e-9)
+    assert res.time_limit_hit and res.status == "time_limit" and res.iterations == 1
+    assert res.report["fw_status"] == "time_limit" and res.report["form"] == "penalized"
+    assert res.support is not None and res.support >= res.network.width
+
+
+def test_callback_sees_every_iteration(small):
+    seen = []
+    run = frank_wolfe(small, max_iter=12, tol=0, history=True, callback=lambda it, rec: seen.append((it, rec)))
+    assert [it for it, _ in seen] == list(range(12)) and run.status == "iteration_limit"
+    assert [rec["fw_gap"] for _, rec in seen] == run.history["fw_gap"]
 
 
 def test_history_and_plot(small, tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "fw.png"
-    res = solve(small, "frank-wolfe", max_iter=30, tol=0, plot=str(out))
-    assert out.exists() and out.stat().st_size > 0
-    h = res.info["history"]
+    res = solve(small, "frank-wolfe", max_iter=30, tol=0, history=True)
+    h = res.trajectory
     assert len(h["objective"]) == len(h["fw_gap"]) == res.iterations == 30
-    plot_convergence(h, str(tmp_path / "again.png"))
+    plot_convergence(h, str(out), title="frank-wolfe")
+    assert out.exists() and out.stat().st_size > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["fw.png"]          # no temporary file left behind

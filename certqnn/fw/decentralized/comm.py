@@ -1,4 +1,4 @@
-"""Communication graphs, Metropolis mixing and the Communicator engines of the dqsfw backend.
+"""Communication graphs, Metropolis mixing and the Communicator engines of dqsfw (docs/math.md §10).
 
 Engines (one algorithm, two ways to run it):
 * InProcessCommunicator: all K agents live in this process (default; deterministic simulation).
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, InvalidProblemError
+from ...errors import BackendUnavailableError, InvalidProblemError
 
 GRAPHS = ("ring", "grid", "complete", "star", "erdos_renyi:P", "path/to/edges.txt")
 
@@ -119,6 +119,10 @@ class Communicator(ABC):
     def bcast(self, obj: Any) -> Any:
         """The root process's obj, in every process."""
 
+    def abort(self, message: str) -> None:
+        """Stop every process after an unexpected error in this one (a rank that raised would leave
+        its neighbours blocked in the next collective forever). In-process: nothing to do."""
+
     def allreduce_sum(self, values: dict[int, Any]) -> Any:
         """Sum over all K agents, always in agent order (deterministic, engine-independent)."""
         out = None
@@ -172,6 +176,12 @@ class MPICommunicator(Communicator):
 
     def bcast(self, obj):
         return self.comm.bcast(obj, root=0)
+
+    def abort(self, message):
+        if self.size > 1:
+            import sys
+            print(f"rank {self.rank}: {message}; aborting all ranks", file=sys.stderr, flush=True)
+            self.comm.Abort(2)
 
 
 ENGINES = ("inprocess", "mpi")
