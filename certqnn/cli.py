@@ -19,7 +19,7 @@ from .certify import certify
 from .errors import CertificateFormatError, CertQNNError
 from .problem import QNNProblem
 from .atomic import check_writable
-from .backends.base import get_backend
+from .backends.base import declared_options, get_backend
 from .cli_options import add_backend_flags, backend_options
 from .report import Row, plot_bounds, table
 from .solve import solve
@@ -126,11 +126,22 @@ def _check_outputs(*paths):
                 raise UsageError(f"cannot write {path}: {exc}") from None
 
 
+def _trajectory_title(result) -> str:
+    r = result.report
+    if result.backend == "dqsfw":
+        return f"dqsfw: {r.get('agents')} agents, {r.get('graph')}, b={r.get('bits')}"
+    if result.backend == "frank-wolfe":
+        return f"frank-wolfe ({r.get('form')}, {r.get('step')})"
+    return result.backend
+
+
 def cmd_solve(args) -> int:
     _check_outputs(args.out, args.convergence_plot)
     if args.convergence_plot:
         _require_matplotlib("--plot")
     options = backend_options(args.backend, args)
+    if args.convergence_plot and "history" in declared_options(get_backend(args.backend.split(":", 1)[0]).Options):
+        options["history"] = True
     get_backend(args.backend.split(":", 1)[0]).options(**options)   # bad options fail before loading data
     data, problem = _build_problem(args)
     root = _mpi_rank() == 0
@@ -146,8 +157,8 @@ def cmd_solve(args) -> int:
             raise UsageError(f"--plot: backend '{result.backend}' records no convergence history")
         from .report import plot_convergence
 
-        plot_convergence(result.trajectory, args.convergence_plot,
-                         title=f"{result.backend} on {data.name}", x="bits" if "bits" in result.trajectory else "iteration")
+        plot_convergence(result.trajectory, args.convergence_plot, title=_trajectory_title(result),
+                         x="bits" if "bits" in result.trajectory else "iteration")
         print(f"convergence plot written to {args.convergence_plot}")
     print(table([row]))
     t = cert.tightness
