@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Speed and accuracy of certqnn's Shor SDP (math §6) against hand-written CVXPY models.
+"""Speed and accuracy of certqnn's Shor SDP (docs/math.md §6) against hand-written CVXPY models.
 
 On the SAME problems in the SAME run this measures
 

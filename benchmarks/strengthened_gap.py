@@ -1,4 +1,4 @@
-"""Shor vs triangle-strengthened SDP bounds against the exact optimum (issue 4 target: the
+"""Shor vs triangle-strengthened SDP bounds against the exact optimum (target: the
 strengthened relaxation's median relative gap <= 0.5 % at d <= 12).
 
 For d in --dims, seeds in --seeds, planted and random data (n = 200): p* by the enumeration

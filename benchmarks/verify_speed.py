@@ -1,4 +1,4 @@
-"""How long does `certqnn verify FILE` take on a realistic certificate? (issue 3: target <= 5 s)
+"""How long does `certqnn verify FILE` take on a realistic certificate? (target: <= 5 s)
 
 Generates a Shor certificate for synthetic data with n = 1000, d = 50 (binary weights, quadratic
 activation, beta = 1), writes it, then times reading + verifying it
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--rounding-time", type=float, default=5.0, help="seconds of local-search rounding (default 5)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--target", type=float, default=5.0, help="seconds (issue 3)")
+    parser.add_argument("--target", type=float, default=5.0, help="seconds allowed for the median subprocess run (default 5)")
     parser.add_argument("--out", default=None, help="directory for the certificate (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the certificate file")
     args = parser.parse_args(argv)
