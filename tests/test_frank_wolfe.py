@@ -9,7 +9,7 @@ from certqnn.backends.frank_wolfe import (ExactLMO, HeuristicLMO, default_tau, f
                                           tau_bound)
 from certqnn.datasets import synthetic
 from certqnn.lifting import neuron_outputs, q_matrix
-from certqnn.oracles import quadratic_extremes, sign_vectors
+from certqnn.pricing import quadratic_extremes, sign_vectors
 
 
 @pytest.fixture(scope="module")

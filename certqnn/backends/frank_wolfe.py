@@ -30,7 +30,8 @@ from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..lasso import refit
 from ..lifting import neuron_outputs, q_matrix
 from ..losses import SquaredLoss
-from ..oracles import MAX_EXACT_DIM, quadratic_extremes, quadratic_value, sign_vectors
+from ..limits import EXACT_PRICING_MAX_DIM as MAX_EXACT_DIM
+from ..pricing import quadratic_extremes, quadratic_value, sign_vectors
 from ..problem import QNNProblem
 from ..progress import progress
 from ..result import DualData, Result, Status
@@ -46,7 +47,7 @@ STEPS = ("line_search", "classical")
 
 # -- linear minimisation oracles ---------------------------------------------------------------
 try:        # exact pricing: meet in the middle up to p = 24, branch and bound beyond (oracles.py)
-    from ..oracles import max_abs_quadratic as _max_abs_quadratic
+    from ..pricing import max_abs_quadratic as _max_abs_quadratic
 except ImportError:         # older oracles.py: meet in the middle only
     _max_abs_quadratic = quadratic_extremes
 
