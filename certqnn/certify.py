@@ -16,9 +16,12 @@ from . import __version__
 from .errors import CertQNNError, SolverError
 from .problem import QNNProblem
 from .result import Result
-from .verify import (exact_rho_bound, is_psd_rigorous, objective_upper_bound, psd_margin_needed,
-                     q_matrix_with_error, scaled_dual_lower_bound, shor_rho_bound, shor_side_matrix, up, verify)
-from .certificate import Certificate
+from .trusted.arith import up
+from .trusted.bounds import objective_upper_bound, scaled_dual_lower_bound
+from .trusted.certificate import Certificate
+from .trusted.psd import is_psd_rigorous, psd_margin_needed
+from .trusted.rho import exact_rho_bound, q_matrix_with_error, shor_rho_bound, shor_side_matrix
+from .trusted.verify import verify
 
 EXACT_RHO_DEFAULT_DIM = 16     # below this, exact enumeration of rho is cheaper than trusting z
 
@@ -59,7 +62,7 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     U, alpha = net.U, net.alpha
     Xb = problem.binary_design()
     act, loss, y = problem.activation, problem.loss, problem.y
-    ub = objective_upper_bound(problem.X, y, act, U, alpha, problem.beta)
+    ub = objective_upper_bound(loss, problem.X, y, act, U, alpha, problem.beta)
     w = result.dual.w if result.dual is not None else None
     if w is None:
         w = loss.gradient(net.predict(problem.X, act), y)
@@ -88,7 +91,9 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
         rho_bar, why = shor_rho_bound(Q, E, zp, zm, cp, mp, cm, mm)
         if rho_bar is None:
             raise CertQNNError(f"repaired dual point failed verification: {why}")
-    lb, scale = scaled_dual_lower_bound(w, y, rho_bar, problem.beta)
+    lb, scale = scaled_dual_lower_bound(loss, w, y, rho_bar, problem.beta)
+    if lb is None:
+        raise CertQNNError(f"the dual point is outside the domain of the {loss.name} loss's conjugate")
     gap = Fraction(ub) - Fraction(lb)
     rel = gap / max(abs(Fraction(ub)), Fraction(1e-12))
     tightness = _tightness(problem, result, ub, lb, rho_bar, exact_value)

@@ -14,13 +14,13 @@ import numpy as np
 
 from . import __version__
 from .activations import Polynomial
-from .certificate import Certificate
+from .trusted.certificate import Certificate
 from .certify import certify
 from .errors import CertificateFormatError, CertQNNError
 from .problem import QNNProblem
 from .report import Row, plot_bounds, table
 from .solve import solve
-from .verify import verify
+from .trusted.verify import verify
 
 EXIT_OK, EXIT_FAILED_CHECK, EXIT_BAD_INPUT = 0, 1, 2
 
