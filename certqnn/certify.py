@@ -17,9 +17,11 @@ from .errors import CertQNNError, InvalidProblemError, SolverError
 from .problem import QNNProblem
 from .result import Result
 from .trusted.arith import float_above, up
-from .verify import (exact_rho_bound, is_psd_rigorous, objective_upper_bound, psd_margin_needed,
-                     q_matrix_with_error, scaled_dual_lower_bound, shor_rho_bound, shor_side_matrix, verify)
-from .certificate import Certificate
+from .trusted.bounds import objective_upper_bound, scaled_dual_lower_bound
+from .trusted.certificate import Certificate
+from .trusted.psd import is_psd_rigorous, psd_margin_needed
+from .trusted.rho import exact_rho_bound, q_matrix_with_error, shor_rho_bound, shor_side_matrix
+from .trusted.verify import verify
 
 # The claimed upper bound carries this relative slack above the rigorous bound computed here, so
 # that a verifier whose BLAS sums in another order (a few ulps apart) still accepts it.
@@ -60,7 +62,7 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     U, alpha = net.U, net.alpha
     Xb = problem.binary_design()
     act, loss, y = problem.activation, problem.loss, problem.y
-    ub = objective_upper_bound(problem.X, y, act, U, alpha, problem.beta, loss)
+    ub = objective_upper_bound(loss, problem.X, y, act, U, alpha, problem.beta)
     ub = up(ub * (1 + UPPER_BOUND_SLACK))
     w = result.dual.w if result.dual is not None else None
     if w is None:

@@ -14,16 +14,16 @@ import numpy as np
 
 from . import __version__
 from .activations import Polynomial
-from .certificate import Certificate
-from .certify import certify
-from .errors import CertificateFormatError, CertQNNError
-from .problem import QNNProblem
 from .atomic import check_writable
 from .backends.base import declared_options, get_backend
+from .certify import certify
 from .cli_options import add_backend_flags, backend_options
+from .errors import CertificateFormatError, CertQNNError
+from .problem import QNNProblem
 from .report import Row, plot_bounds, table
 from .solve import solve
-from .verify import verify
+from .trusted.certificate import Certificate
+from .trusted.verify import verify
 
 EXIT_OK, EXIT_FAILED_CHECK, EXIT_BAD_INPUT = 0, 1, 2
 

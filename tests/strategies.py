@@ -55,6 +55,6 @@ def perturb(x, how):
 
 
 def value_of(Q, u):
-    """u~^T Q u~ for one sign vector u (p,), computed directly (independent of certqnn.oracles)."""
+    """u~^T Q u~ for one sign vector u (p,), computed directly (independent of certqnn.pricing)."""
     ut = np.append(u, 1.0)
     return float(ut @ Q @ ut)

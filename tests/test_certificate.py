@@ -16,9 +16,9 @@ from strategies import perturb
 
 from certqnn import (Certificate, CertificateFormatError, CertQNNError, QuantizedNetwork, Result, Status, certify, solve,
                      verify)
-from certqnn.oracles import sign_vectors
+from certqnn.pricing import sign_vectors
 from certqnn.testing import brute_force_optimum, make_problem
-from certqnn.verify import q_matrix_with_error
+from certqnn.trusted.rho import q_matrix_with_error
 
 # name, make_problem args, backend
 BASES = [

@@ -12,7 +12,7 @@ from certqnn.backends.colgen import RestrictedMaster, feature_sign
 from certqnn.datasets import synthetic
 from certqnn.lasso import refit
 from certqnn.lifting import neuron_outputs
-from certqnn.oracles import max_abs_quadratic
+from certqnn.pricing import max_abs_quadratic
 from certqnn.testing import make_problem
 from strategies import problems, width_limited_problems
 
@@ -104,11 +104,11 @@ def colgen_q(problem, w):
 
 
 def test_time_limit_beyond_the_verifier_falls_back_to_shor():
-    """p = 34 > MAX_VERIFY_EXACT_DIM: certify cannot enumerate rho, so it falls back to the Shor
+    """p = 34 > VERIFY_EXACT_MAX_DIM: certify cannot enumerate rho, so it falls back to the Shor
     diagonals the backend supplies; the certificate is looser but verifies."""
-    from certqnn.verify import MAX_VERIFY_EXACT_DIM
+    from certqnn.limits import VERIFY_EXACT_MAX_DIM
 
-    p = MAX_VERIFY_EXACT_DIM + 2
+    p = VERIFY_EXACT_MAX_DIM + 2
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, p)) / np.sqrt(p)
     y = rng.standard_normal(40)

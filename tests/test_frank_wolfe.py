@@ -12,7 +12,7 @@ from certqnn.fw.steps import default_tau, tau_bound
 from certqnn.report import plot_convergence
 from certqnn.datasets import synthetic
 from certqnn.lifting import neuron_outputs, q_matrix
-from certqnn.oracles import quadratic_extremes, sign_vectors
+from certqnn.pricing import quadratic_extremes, sign_vectors
 
 
 @pytest.fixture(scope="module")

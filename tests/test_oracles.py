@@ -1,4 +1,4 @@
-"""certqnn.oracles.quadratic_extremes: exact max/min of u~^T Q u~ over u in {+-1}^p (math §5, §9)."""
+"""certqnn.pricing.quadratic_extremes: exact max/min of u~^T Q u~ over u in {+-1}^p (math §5, §9)."""
 import itertools
 
 import numpy as np
@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from strategies import value_of
 
-import certqnn.oracles as oracles
+import certqnn.trusted.enumerate as trusted_enumerate
 from certqnn import UnsupportedProblemError
-from certqnn.oracles import quadratic_extremes, quadratic_value, sign_vectors
+from certqnn.limits import EXACT_PRICING_MAX_DIM
+from certqnn.pricing import quadratic_extremes, quadratic_value, sign_vectors
 
 
 def brute_values(Q):
@@ -90,7 +91,7 @@ def test_non_even_matrix_needs_full_enumeration():
 
 def test_blocked_evaluation(monkeypatch):
     """Force many small blocks: the running top-k merge must give the same answer."""
-    monkeypatch.setattr(oracles, "_BLOCK_ENTRIES", 8)
+    monkeypatch.setattr(trusted_enumerate, "BLOCK_ENTRIES", 8)
     for seed in range(5):
         for p in (5, 8, 11):
             Q = random_Q(seed, p, even=bool(seed % 2))
@@ -111,7 +112,7 @@ def test_asymmetric_input_is_symmetrised():
 
 def test_refuses_beyond_the_exact_limit():
     with pytest.raises(UnsupportedProblemError, match="sdp"):
-        quadratic_extremes(np.eye(oracles.MAX_EXACT_DIM + 2))
+        quadratic_extremes(np.eye(EXACT_PRICING_MAX_DIM + 2))
 
 
 def test_sign_vectors_encode_bits():

@@ -1,4 +1,4 @@
-"""Branch and bound pricing (certqnn.oracles): exact against brute force, certified bounds on time-out."""
+"""Branch and bound pricing (certqnn.pricing): exact against brute force, certified bounds on time-out."""
 import itertools
 
 import numpy as np
@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 
 from strategies import value_of
 
-from certqnn.oracles import (_sphere_bounds, bnb_maximize, local_search_max, max_abs_quadratic,
-                             one_flip_ascent, quadratic_extremes, quadratic_value, shor_shift)
+from certqnn.pricing import (bnb_maximize, local_search_max, max_abs_quadratic, one_flip_ascent,
+                             quadratic_extremes, quadratic_value, shor_shift, sphere_bounds)
 
 
 def brute_values(Q):
-    """Every value u~^T Q u~, u in {-1,+1}^p, by itertools (independent of the oracles)."""
+    """Every value u~^T Q u~, u in {-1,+1}^p, by itertools (independent of certqnn.pricing)."""
     p = Q.shape[0] - 1
     us = np.array(list(itertools.product((-1.0, 1.0), repeat=p)), dtype=float).reshape(2 ** p, p)
     ut = np.hstack([us, np.ones((us.shape[0], 1))])
@@ -123,7 +123,7 @@ def test_sphere_bound_is_valid(k, seed):
     G = rng.standard_normal((k, 5)) * rng.choice([0.0, 1e-6, 1.0, 10.0], size=5)
     const = rng.standard_normal(5)
     lam, V = np.linalg.eigh(A)
-    b = _sphere_bounds(lam, V, G, const)
+    b = sphere_bounds(lam, V, G, const)
     us = np.array(list(itertools.product((-1.0, 1.0), repeat=k)))
     true = np.einsum("jk,kl,jl->j", us, A, us)[:, None] + 2 * us @ G + const[None, :]
     assert np.all(b >= true.max(0) - 1e-9 * (1 + np.abs(true).max()))

@@ -24,10 +24,11 @@ from certqnn.backends.rounding import grothendieck_samples, unit_diagonal
 from certqnn.cli import main as cli_main
 from certqnn.lifting import apply_lifted, lifted_point, neuron_outputs, q_matrix
 from certqnn.losses import Loss, SquaredLoss
-from certqnn.oracles import sign_vectors
+from certqnn.pricing import sign_vectors
 from certqnn.testing import brute_force_optimum, make_problem
 from certqnn.triangles import SIGN_PATTERNS, all_triples, cut_values, weighted_sum
-from certqnn.verify import U_ROUND, gamma, shor_rho_bound
+from certqnn.trusted.arith import U_ROUND, gamma
+from certqnn.trusted.rho import shor_rho_bound
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CERT_DIR = os.path.join(ROOT, "proofs", "certificates")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 
 from certqnn import Levels, QNNProblem, certify, solve, verify
-from certqnn.oracles import sign_vectors
+from certqnn.pricing import sign_vectors
 from certqnn.testing import brute_force_optimum, make_problem
 from strategies import problems
 

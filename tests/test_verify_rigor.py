@@ -11,8 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certqnn import Polynomial
-from certqnn.verify import (cholesky_succeeds, exact_rho_bound, is_psd_rigorous, objective_upper_bound,
-                            q_matrix_with_error, scaled_dual_lower_bound, shor_rho_bound)
+from certqnn.losses import SquaredLoss
+from certqnn.trusted.bounds import objective_upper_bound, scaled_dual_lower_bound
+from certqnn.trusted.psd import cholesky_succeeds, is_psd_rigorous
+from certqnn.trusted.rho import exact_rho_bound, q_matrix_with_error, shor_rho_bound
+
+SQUARED = SquaredLoss()
 
 seeds = st.integers(0, 2 ** 32 - 1)
 
@@ -216,7 +220,7 @@ def test_objective_upper_bound_dominates_the_exact_objective(seed, n, d, m, act,
     y = rng.standard_normal(n) * (1 + np.abs(yhat))
     if mode == "fit":                          # residuals at rounding level: worst relative error
         y = yhat.copy()
-    ub = objective_upper_bound(X, y, act, U, alpha, beta)
+    ub = objective_upper_bound(SQUARED, X, y, act, U, alpha, beta)
     J = exact_objective(X, y, act, U, alpha, beta)
     assert math.isfinite(ub)
     assert F(ub) >= J, f"upper bound {ub!r} below the exact objective {float(J)!r}"
@@ -230,7 +234,7 @@ def test_objective_upper_bound_is_tight_on_benign_data(seed):
     alpha = rng.standard_normal(3)
     y = rng.standard_normal(15)
     act = Polynomial(1, 0.5, 0.1)
-    ub = objective_upper_bound(X, y, act, U, alpha, 0.7)
+    ub = objective_upper_bound(SQUARED, X, y, act, U, alpha, 0.7)
     J = exact_objective(X, y, act, U, alpha, 0.7)
     assert F(ub) >= J
     assert ub <= float(J) * (1 + 1e-12)
@@ -324,7 +328,7 @@ def test_scaled_dual_lower_bound_is_below_exact_g(seed, n, wexp, rho_exp, beta, 
         w = -y * 10.0 ** wexp + 1e-3 * w
     rho_bar = {"random": float(rng.uniform(0.1, 10.0)) * 10.0 ** rho_exp, "zero": 0.0,
                "awkward": beta / 3.0 * (1 + 2.0 ** -52)}[rho_kind]
-    lb, s = scaled_dual_lower_bound(w, y, rho_bar, beta)
+    lb, s = scaled_dual_lower_bound(SQUARED, w, y, rho_bar, beta)
     assert s >= 0.0
     assert F(s) * F(rho_bar) <= F(beta)           # s w is dual feasible exactly
     g = exact_g(s, w, y)
@@ -342,7 +346,7 @@ def test_scaled_dual_lower_bound_with_explicit_scale(scale):
     y = rng.standard_normal(5)
     w = -0.5 * y
     rho_bar, beta = 2.0, 1.0
-    lb, s = scaled_dual_lower_bound(w, y, rho_bar, beta, scale=scale)
+    lb, s = scaled_dual_lower_bound(SQUARED, w, y, rho_bar, beta, scale=scale)
     assert s == min(scale, 0.5)                    # clipped to beta / rho_bar
     assert F(lb) <= exact_g(s, w, y)
 
@@ -351,7 +355,7 @@ def test_lower_bound_at_the_optimum_of_a_one_atom_problem():
     """phi = (1, 0), y = (2, 0), beta = 1: alpha* = 1, p* = 1/2 + 1 = 1.5; w* = (-1, 0), rho = 1."""
     w = np.array([-1.0, 0.0])
     y = np.array([2.0, 0.0])
-    lb, s = scaled_dual_lower_bound(w, y, 1.0, 1.0)
+    lb, s = scaled_dual_lower_bound(SQUARED, w, y, 1.0, 1.0)
     assert s == 1.0 and lb == 1.5
-    ub = objective_upper_bound(np.array([[1.0], [0.0]]), y, Polynomial(0, 1, 0), np.array([[1.0]]), np.array([1.0]), 1.0)
+    ub = objective_upper_bound(SQUARED, np.array([[1.0], [0.0]]), y, Polynomial(0, 1, 0), np.array([[1.0]]), np.array([1.0]), 1.0)
     assert ub >= 1.5 and ub <= 1.5 * (1 + 1e-14)

@@ -19,7 +19,7 @@ from scipy.linalg import cho_factor, cho_solve
 from ..errors import UnsupportedProblemError
 from ..lifting import neuron_outputs, q_matrix
 from ..network import QuantizedNetwork
-from ..oracles import blas_single_thread, max_abs_quadratic, one_flip_ascent, quadratic_value, shor_shift
+from ..pricing import blas_single_thread, max_abs_quadratic, one_flip_ascent, quadratic_value, shor_shift
 from ..problem import QNNProblem
 from ..progress import progress
 from ..result import DualData, Result, Status
@@ -235,7 +235,7 @@ class ColumnGenerationBackend(Backend):
         return out
 
     def _run(self, problem, tol, time_limit, max_rounds, per_round, restarts, max_atoms, pricing, seed, start):
-        from ..verify import MAX_VERIFY_EXACT_DIM
+        from ..limits import VERIFY_EXACT_MAX_DIM as MAX_VERIFY_EXACT_DIM
 
         rng = np.random.default_rng(seed)
         Xb = problem.binary_design()

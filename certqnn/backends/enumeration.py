@@ -15,7 +15,7 @@ from ..errors import UnsupportedProblemError
 from ..lasso import refit
 from ..lifting import neuron_outputs, q_matrix
 from ..network import QuantizedNetwork
-from ..oracles import quadratic_extremes
+from ..pricing import quadratic_extremes
 from ..problem import QNNProblem
 from ..progress import progress
 from ..result import DualData, Result, Status

@@ -7,7 +7,7 @@ import numpy as np
 from ..lasso import refit
 from ..lifting import neuron_outputs, q_matrix
 from ..network import QuantizedNetwork
-from ..oracles import one_flip_ascent, quadratic_value
+from ..pricing import one_flip_ascent, quadratic_value
 from ..problem import QNNProblem
 
 

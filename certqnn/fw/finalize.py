@@ -16,7 +16,7 @@ from ..lasso import refit
 from ..lifting import neuron_outputs, q_matrix
 from ..limits import EXACT_LMO_AUTO_MAX_DIM, REFIT_MAX_ATOMS
 from ..network import QuantizedNetwork
-from ..oracles import quadratic_extremes
+from ..pricing import quadratic_extremes
 from ..problem import QNNProblem
 from .steps import quadratic_model
 

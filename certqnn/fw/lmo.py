@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..limits import EXACT_LMO_AUTO_MAX_DIM, EXACT_PRICING_MAX_DIM, SMALL_SIGN_MATRIX_DIM
-from ..oracles import max_abs_quadratic, one_flip_ascent, quadratic_value, sign_vectors
+from ..pricing import max_abs_quadratic, one_flip_ascent, quadratic_value, sign_vectors
 
 LMOS = ("auto", "exact", "heuristic")
 

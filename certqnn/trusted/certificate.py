@@ -1,26 +1,26 @@
-"""The certificate file (interfaces.md): a versioned JSON document, never pickle or eval.
+"""The certificate file (docs/cli.md): a versioned JSON document, never pickle or eval.
 
-Reading is defensive: every field is type-checked and size-limited, and a malformed file raises
-CertificateFormatError naming the field. Writing is atomic (temporary file + rename).
+Reading is defensive: every field is type-checked and size-limited (certqnn.limits), and a
+malformed file raises CertificateFormatError naming the field. Writing is atomic (certqnn.atomic).
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import CertificateFormatError
-from .problem import MAX_FEATURES, MAX_SAMPLES, QNNProblem
+from ..atomic import atomic_path
+from ..errors import CertificateFormatError
+from ..limits import MAX_CUTS, MAX_FEATURES, MAX_FILE_BYTES, MAX_NEURONS, MAX_SAMPLES
+from ..losses import get_loss
+from ..problem import QNNProblem
+from ..quantization import Levels
 
 FORMAT = "certqnn-certificate"
 VERSION = 1
-MAX_FILE_BYTES = 1 << 30
-MAX_NEURONS = 100_000
-MAX_CUTS = 1_000_000
 
 
 def _reject_constant(name):
@@ -71,7 +71,7 @@ def _array(value, key, ndim, max_shape):
 
 @dataclass
 class Certificate:
-    """Everything needed to re-verify a result from scratch (see interfaces.md)."""
+    """Everything needed to re-verify a result from scratch (docs/cli.md)."""
 
     problem_doc: dict                  # {"X", "y", "activation", "levels", "loss", "beta", "width"}
     U: np.ndarray                      # (d, m)
@@ -103,10 +103,8 @@ class Certificate:
             if "X" not in doc or "y" not in doc:
                 raise CertificateFormatError("problem.X", "the data are not embedded; pass them with --data")
             X, y = doc["X"], doc["y"]
-        from .quantization import Levels
-
         levels = Levels.from_values(doc["levels"], exact=True)
-        return QNNProblem(X, y, activation=tuple(doc["activation"]), levels=levels, loss=doc["loss"],
+        return QNNProblem(X, y, activation=tuple(doc["activation"]), levels=levels, loss=get_loss(doc["loss"]),
                           beta=doc["beta"], width=doc.get("width"))
 
     @property
@@ -149,21 +147,11 @@ class Certificate:
     def write(self, path) -> None:
         """Write atomically: a partial file never appears under `path`."""
         text = self.to_json()
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".certqnn-", suffix=".json.tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with atomic_path(path) as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()
-                os.fsync(fh.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the file normal permissions
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+                os.fsync(fh.fileno())     # the data reach the disk before the rename does
 
     @classmethod
     def from_dict(cls, doc) -> "Certificate":
