@@ -317,3 +317,12 @@ def test_heuristic_is_above_the_exact_certified_bound(name):
     result = solve(problem, name, **FAST)
     assert result.upper_bound >= exact.lower_bound
     assert result.report["objective_after_refit"] >= exact.lower_bound
+
+
+def test_a_diverging_run_stops_and_returns_its_best_epoch():
+    problem = tiny("kbit:2", seed=1)
+    result = solve(problem, "bcgd", optimizer="sgd", lr=10.0, epochs=50)
+    assert result.report["diverged"] is True and result.report["epochs"] < 50
+    assert np.isfinite(result.upper_bound)
+    assert result.upper_bound <= min(result.trajectory["objective"]) * (1 + 1e-12)
+    assert np.all(np.isfinite(result.trajectory["objective"]))

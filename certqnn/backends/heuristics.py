@@ -10,10 +10,16 @@ The report also gives J after an exact alpha refit for the same U (what the heur
 alpha rather than in U); PTQ's own last step is that refit.
 
 Defaults follow the reference implementations, scaled to certqnn's problems (a few hundred
-samples, a few thousand steps instead of ~1e5): the learning rates are 10x the references' with
-the same decay ratio. All methods default to Adam: the references' SGD step sizes assume
-batch-normalised layers, while here the pre-activations x^T u grow with d and the levels, so no
-single SGD step suits both layers (SGD with momentum stays available: --optimizer sgd).
+samples; 300 epochs of minibatches of 32, a few thousand steps instead of ~1e5): Adam with lr 1e-2
+decaying exponentially by the factor 3e-3 (BinaryConnect's 1e-3 -> 3e-6, ten times larger because
+there are far fewer steps; AskewSGD 3e-2, as its constraint pull needs step budget after the
+annealing starts); H = the largest level (1 for binary); BCGD's blend 1e-3 per step (the
+reference's 1e-5 per step over ~1e5 steps, rescaled to the step count), momentum 0.95 and weight
+decay 1e-4; BinaryRelax's lambda 1 growing by 1.04 per epoch, phase 2 in the last quarter;
+AskewSGD's epsilon 1 for the first quarter, then decaying by 0.96 per epoch, alpha 1. All
+methods default to Adam: the references' SGD step sizes assume batch-normalised layers, while
+here the pre-activations x^T u grow with d and the levels, so no single SGD step size suits both
+layers (SGD with momentum stays available: optimizer="sgd").
 """
 from __future__ import annotations
 

@@ -57,5 +57,8 @@ class AskewSGD(Method):
     def after_step(self, W):
         return np.clip(W, self.levels[0], self.levels[-1])
 
+    def training_objective(self, W, alpha):
+        return self.problem.objective(W, alpha)         # the forward pass uses the float weights
+
     def epoch_record(self, W, alpha):
         return {"epsilon": self.epsilon}

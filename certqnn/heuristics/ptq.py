@@ -54,5 +54,8 @@ class PTQ(Method):
             return self.quantize(W), alpha
         return self.quantize(W / s), alpha * s ** self.degree
 
+    def training_objective(self, W, alpha):
+        return self.problem.objective(W, alpha)         # the forward pass uses the float weights
+
     def epoch_record(self, W, alpha):
         return {"float_objective": self.problem.objective(W, alpha)}

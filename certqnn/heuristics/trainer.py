@@ -31,6 +31,10 @@ DEFAULT_WIDTH = 16
 #: Adam's constants (Kingma and Ba's defaults, as in the reference implementations).
 ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 
+#: A run whose training objective exceeds this multiple of its initial value (or whose network is
+#: not finite) has diverged.
+DIVERGENCE_FACTOR = 1e3
+
 #: Exponential schedules without an explicit final rate end at lr * this (BinaryConnect: 1e-3 -> 3e-6).
 DEFAULT_DECAY_RATIO = 3e-3
 
@@ -153,6 +157,10 @@ class Method:
     def network(self, W: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.quantize(W), alpha
 
+    def training_objective(self, W: np.ndarray, alpha: np.ndarray) -> float:
+        """The objective the steps actually descend (divergence is judged on it)."""
+        return self.problem.objective(*self.network(W, alpha))
+
     def epoch_record(self, W: np.ndarray, alpha: np.ndarray) -> dict:
         """Extra per-epoch values for the trajectory (e.g. the current lambda)."""
         return {}
@@ -213,49 +221,56 @@ def train(problem: QNNProblem, method: Method, cfg: TrainingConfig, width: int |
         return J
 
     method.begin_epoch(0, cfg.epochs)
-    record(0)
+    J_start = record(0)
+    T_start = method.training_objective(W, alpha)
     steps = 0
     timed_out = diverged = False
-    last_good = (W.copy(), alpha.copy())
+    best = (J_start, W.copy(), alpha.copy())
     epochs_run = 0
-    for epoch in range(cfg.epochs):
-        method.begin_epoch(epoch, cfg.epochs)
-        lr = float(rates[epoch])
-        order = rng.permutation(n)
-        for start in range(0, n, b):
-            if cfg.deadline is not None and time.perf_counter() > cfg.deadline:
-                timed_out = True
+    # overflow in a diverging run is detected after the epoch (non-finite J) and undone
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(cfg.epochs):
+            method.begin_epoch(epoch, cfg.epochs)
+            lr = float(rates[epoch])
+            order = rng.permutation(n)
+            for start in range(0, n, b):
+                if cfg.deadline is not None and time.perf_counter() > cfg.deadline:
+                    timed_out = True
+                    break
+                idx = order[start:start + b]
+                Xb = X[idx]
+                V = method.forward(W, rng)
+                T = Xb @ V                                          # (|B|, m) pre-activations
+                Phi = act(T)
+                g = loss.gradient(Phi @ alpha, y[idx]) / idx.size   # d(J/n)/d(yhat_B), (|B|,)
+                grad_alpha = Phi.T @ g
+                grad_V = Xb.T @ ((g[:, None] * (slope * T + act.b)) * alpha[None, :])
+                grad_W = method.weight_gradient(W, V, grad_V)
+                if cfg.weight_decay:
+                    grad_W = grad_W + cfg.weight_decay * W
+                W = method.before_step(W)
+                update, _ = opt_W.step(grad_W, lr)
+                W = method.after_step(W - update)
+                update, h = opt_a.step(grad_alpha, lr)
+                alpha = soft_threshold(alpha - update, h * l1_weight)
+                steps += 1
+            if timed_out and start == 0:
+                break                                               # no step in this epoch
+            epochs_run = epoch + 1
+            J = record(epochs_run)
+            if not (math.isfinite(J) and np.all(np.isfinite(W)) and np.all(np.isfinite(alpha))) \
+                    or not method.training_objective(W, alpha) <= DIVERGENCE_FACTOR * max(T_start, 1e-300):
+                diverged = True
+                for values in traj.values():             # keep the curve finite and plottable
+                    values.pop()
+                epochs_run -= 1
                 break
-            idx = order[start:start + b]
-            Xb = X[idx]
-            V = method.forward(W, rng)
-            T = Xb @ V                                          # (|B|, m) pre-activations
-            Phi = act(T)
-            g = loss.gradient(Phi @ alpha, y[idx]) / idx.size   # d(J/n)/d(yhat_B), (|B|,)
-            grad_alpha = Phi.T @ g
-            grad_V = Xb.T @ ((g[:, None] * (slope * T + act.b)) * alpha[None, :])
-            grad_W = method.weight_gradient(W, V, grad_V)
-            if cfg.weight_decay:
-                grad_W = grad_W + cfg.weight_decay * W
-            W = method.before_step(W)
-            update, _ = opt_W.step(grad_W, lr)
-            W = method.after_step(W - update)
-            update, h = opt_a.step(grad_alpha, lr)
-            alpha = soft_threshold(alpha - update, h * l1_weight)
-            steps += 1
-        if timed_out and start == 0:
-            break                                               # no step in this epoch
-        epochs_run = epoch + 1
-        J = record(epochs_run)
-        if not (math.isfinite(J) and np.all(np.isfinite(W)) and np.all(np.isfinite(alpha))):
-            diverged = True
-            W, alpha = last_good
-            for key in traj:
-                traj[key].pop()
-            epochs_run -= 1
-            break
-        last_good = (W.copy(), alpha.copy())
-        if timed_out:
-            break
+            if J < best[0]:
+                best = (J, W.copy(), alpha.copy())
+            if timed_out:
+                break
+    if diverged:
+        # a diverged run stops and returns its best epoch (the report says diverged)
+        _, W, alpha = best
     U, a = method.network(W, alpha)
     return TrainingRun(U, a, W, alpha, epochs_run, steps, traj, timed_out, diverged)
