@@ -76,7 +76,8 @@ def main():
     problems = QUICK if args.quick else PROBLEMS
     M = args.width
 
-    rows = {b: {"ex": [], "refit": [], "sec": [], "width": [], "active": [], "exM": [], "vs_pruned": []} for b in names}
+    rows = {b: {"ex": [], "refit": [], "sec": [], "width": [], "active": [], "exM": [], "vs_pruned": [],
+                "diverged": 0} for b in names}
     pruned_ex = []
     print(f"{'problem':<44} {'levels':<8} {'p*':>11} {'support':>7} {'pruned M':>9}  "
           + " ".join(f"{b[:11]:>11}" for b in names))
@@ -101,6 +102,7 @@ def main():
             rec["active"].append(r.report["active_neurons"])
             rec["exM"].append(excess(rm.upper_bound, pstar))
             rec["vs_pruned"].append(rm.upper_bound - pruned.upper_bound)
+            rec["diverged"] += int(r.report["diverged"]) + int(rm.report["diverged"])
             cells.append(f"{rec['ex'][-1]:>11.3f}")
         print(f"{spec:<44} {levels:<8} {pstar:>11.5g} {support:>7d} {pruned_ex[-1]:>9.3f}  " + " ".join(cells)
               + f"   ({time.perf_counter() - start:.1f}s)", flush=True)
@@ -114,6 +116,9 @@ def main():
         wins = sum(v < 0 for v in rec["vs_pruned"])
         print(f"{b:<16} {int(np.median(rec['width'])):>5d} {np.median(rec['active']):>6.0f} {summary(rec['ex']):>20} "
               f"{summary(rec['refit']):>20} {np.mean(rec['sec']):>8.2f}   {summary(rec['exM']):>20} {wins:>7d}/{k}")
+    for b in names:
+        if rows[b]["diverged"]:
+            print(f"  note: {b} diverged in {rows[b]['diverged']} run(s) (it returned its best epoch)")
     print(f"{'certqnn pruned':<16} {M:>5d} {'':>6} {'':>20} {'':>20} {'':>8}   {summary(pruned_ex):>20}")
     print("\nwidth: neurons trained (problem width, default 16); active: nonzero alpha; 'beats pruned': problems where "
           f"the heuristic at width {M} has a lower J than certqnn's optimum pruned to {M} neurons.")

@@ -70,7 +70,7 @@ class TrainingOptions(Options):
     momentum: float = option(0.9, "momentum of the sgd optimizer", parse=float)
     weight_decay: float = option(0.0, "l2 decay of the latent weights W (never of alpha, which would change J)",
                                  parse=float)
-    seed: int = option(0, "random seed (initialisation, minibatch order, stochastic rounding)")
+    seed: int = option(0, "random seed (heuristics: initialisation, minibatch order, stochastic rounding)")
 
     def validate(self):
         super().validate()
@@ -100,7 +100,8 @@ class TrainingOptions(Options):
                               weight_decay=float(self.weight_decay), seed=int(self.seed), deadline=deadline)
 
 
-CLIP_HELP = "H of the hard-tanh straight-through gradient (zero where |W| > H; default: the largest level, 1 for binary)"
+CLIP_HELP = ("H of the hard-tanh straight-through gradient (zero where |W| > H; default: the largest level, "
+             "1 for binary)")
 
 
 def _check_clip(value) -> None:

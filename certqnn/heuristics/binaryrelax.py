@@ -25,7 +25,8 @@ class BinaryRelax(Method):
     def __init__(self, problem: QNNProblem, lambda0: float = 1.0, lambda_growth: float = 1.04,
                  phase2_fraction: float = 0.25, H: float | None = None):
         super().__init__(problem)
-        self.lambda0, self.lambda_growth, self.phase2_fraction = float(lambda0), float(lambda_growth), float(phase2_fraction)
+        self.lambda0, self.lambda_growth = float(lambda0), float(lambda_growth)
+        self.phase2_fraction = float(phase2_fraction)
         self.H = self.vmax if H is None else float(H)
         self.lam = self.lambda0
         self.phase = 1
