@@ -305,6 +305,9 @@ def test_certified_heuristic_bound_holds_and_verifies(name):
     assert verify(cert).ok
     assert cert.lower_bound <= cert.upper_bound
     assert cert.upper_bound >= result.upper_bound
+    from certqnn.backends.heuristics import with_refit
+
+    assert verify(certify(problem, with_refit(problem, result))).ok
 
 
 @needs_contract_enumeration
@@ -326,3 +329,14 @@ def test_a_diverging_run_stops_and_returns_its_best_epoch():
     assert np.isfinite(result.upper_bound)
     assert result.upper_bound <= min(result.trajectory["objective"]) * (1 + 1e-12)
     assert np.all(np.isfinite(result.trajectory["objective"]))
+
+
+def test_with_refit_gives_the_refit_network_as_a_result():
+    from certqnn.backends.heuristics import with_refit
+
+    problem = tiny(seed=4)
+    result = solve(problem, "ste", **FAST)
+    refit = with_refit(problem, result)
+    assert refit.backend == "ste+refit"
+    assert np.array_equal(refit.network.U, result.network.U)
+    assert refit.upper_bound == result.report["objective_after_refit"] <= result.upper_bound

@@ -153,6 +153,18 @@ class HeuristicBackend(Backend):
         return {}
 
 
+def with_refit(problem: QNNProblem, result: Result) -> Result:
+    """The heuristic's network with the exact alpha refit of its report (same U): a Result of its
+    own, named "<backend>+refit", for a separate row in comparisons (certify it like any other)."""
+    alpha = np.asarray(result.report["refit_alpha"], float)
+    network = QuantizedNetwork(result.network.U, alpha)
+    yhat = network.predict(problem.X, problem.activation)
+    return Result(status=result.status, backend=f"{result.backend}+refit", network=network,
+                  upper_bound=problem.objective(network.U, alpha),
+                  dual=DualData(w=problem.loss.gradient(yhat, problem.y)), iterations=result.iterations,
+                  seconds=result.seconds, report=dict(result.report), time_limit_hit=result.time_limit_hit)
+
+
 @register
 class SteBackend(HeuristicBackend):
     name = "ste"
