@@ -125,3 +125,29 @@ def plot_convergence(trajectory: dict, path, title: str = "", x: str = "iteratio
     ax.legend()
     fig.tight_layout()
     _save(plt, fig, path)
+
+
+def plot_training_curves(trajectories: dict[str, dict], lower_bound: float | None, path: str, title: str = "") -> None:
+    """Objective J against epoch for each heuristic (trajectories: backend -> Result.trajectory with
+    "epoch" and "objective" lists), with the certified lower bound as a horizontal line; written
+    atomically. The y axis is logarithmic when every value is positive (early epochs are far off)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    values = []
+    for name, traj in trajectories.items():
+        if not traj or "epoch" not in traj or "objective" not in traj:
+            continue
+        ax.plot(traj["epoch"], traj["objective"], lw=1.4, label=name)
+        values.extend(float(v) for v in traj["objective"])
+    if lower_bound is not None:
+        ax.axhline(lower_bound, color="black", ls="--", lw=1.2, label=f"certified lower bound {lower_bound:.6g}")
+        values.append(float(lower_bound))
+    if values and min(values) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("objective J = L + beta |alpha|_1")
+    ax.set_title(title or "training curves against the certified lower bound")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    _save(plt, fig, path, dpi=120)
