@@ -20,7 +20,7 @@ from .certify import certify
 from .cli_options import add_backend_flags, backend_options
 from .errors import CertificateFormatError, CertQNNError
 from .problem import QNNProblem
-from .report import Row, plot_bounds, table
+from .report import Row, plot_bounds, plot_training_curves, table
 from .solve import solve
 from .trusted.certificate import Certificate
 from .trusted.verify import verify
@@ -205,7 +205,7 @@ def cmd_compare(args) -> int:
         get_backend(spec.split(":", 1)[0]).options(**options[spec])
     data, problem = _build_problem(args)
     print(f"problem: {data.name}: {problem.describe()}", file=sys.stderr)
-    rows, certs = [], []
+    rows, certs, trajectories = [], [], {}
     exact = None
     # exact backends first so their optimum can be reported in every other certificate
     ordered = sorted(specs, key=lambda s: not REGISTRY[s.split(":", 1)[0]].exact)
@@ -216,20 +216,32 @@ def cmd_compare(args) -> int:
             rows.append(Row(spec, note=f"skipped: {reason or 'not installed: ' + ', '.join(be.missing_modules())}"))
             continue
         try:
-            row, cert, _ = _run(problem, spec, options[spec], exact_value=exact)
+            row, cert, result = _run(problem, spec, options[spec], exact_value=exact)
+            rows.append(row)
+            certs.append(cert)
+            for extra in be.companion_results(problem, result):
+                extra_cert = certify(problem, extra, exact_value=exact)
+                rows.append(Row(extra.backend, extra_cert.lower_bound, extra_cert.upper_bound, extra_cert.gap,
+                                extra_cert.relative_gap, int(np.count_nonzero(extra_cert.alpha)), None))
         except CertQNNError as exc:
             rows.append(Row(spec, note=f"failed: {exc}"))
             continue
         if be.exact and cert.relative_gap <= 1e-6:
             exact = cert.upper_bound
-        rows.append(row)
-        certs.append(cert)
+        if result.trajectory and "epoch" in result.trajectory:
+            trajectories[spec] = result.trajectory
     best_lb = max((r.lower_bound for r in rows if r.lower_bound is not None), default=None)
     print(table(rows, best_lower_bound=best_lb))
+    print("rel. gap: each backend's own certificate; gap to best LB: its objective against the best lower bound "
+          "of this run")
     if exact is not None:
         print(f"exact optimum p* = {exact:.10g} (certified by an exact backend)")
     if args.plot:
-        plot_bounds(rows, args.plot, title=f"{data.name}  (beta={problem.beta:g}, {problem.levels.describe()})")
+        title = f"{data.name}  (beta={problem.beta:g}, {problem.levels.describe()})"
+        if trajectories:
+            plot_training_curves(trajectories, best_lb, args.plot, title=title)
+        else:
+            plot_bounds(rows, args.plot, title=title)
         print(f"plot written to {args.plot}")
     return EXIT_OK if certs else EXIT_BAD_INPUT
 

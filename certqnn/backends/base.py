@@ -112,6 +112,11 @@ class Backend(ABC):
     def supports(self, problem: QNNProblem) -> tuple[bool, str]:
         return True, ""
 
+    def companion_results(self, problem: QNNProblem, result: Result) -> list[Result]:
+        """Further networks worth a row of their own next to `result` (e.g. a heuristic's network
+        after an exact alpha refit). Each is a claim like any Result; none by default."""
+        return []
+
     def solve(self, problem: QNNProblem, options: Options | None = None, **given) -> Result:
         """Validate the options (an Options instance or keywords, not both) and run."""
         if options is None:

@@ -148,6 +148,10 @@ class HeuristicBackend(Backend):
             seconds=time.perf_counter() - start, rho_method=None, support=None, report=report,
             trajectory={k: list(v) for k, v in fit.trajectory.items()}, time_limit_hit=bool(fit.time_limit_hit))
 
+    def companion_results(self, problem: QNNProblem, result: Result) -> list[Result]:
+        """The same U with the exact alpha refit: isolates what the heuristic got wrong in U."""
+        return [with_refit(problem, result)] if "refit_alpha" in result.report else []
+
     def extra_report(self, method, fit) -> dict:
         """Method-specific facts for the report (JSON-safe)."""
         return {}
