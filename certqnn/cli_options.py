@@ -131,3 +131,31 @@ def backend_options(spec: str, args, all_specs: list[str] | None = None) -> dict
             raise InvalidProblemError("--engine", f"conflicts with the engine in --backend {spec!r}")
         opts["engine"] = engine
     return opts
+
+
+def options_reference() -> str:
+    """docs/backends.md: every backend with its options, generated from the declarations
+    (tests check that the file in the repo is current: `python -m certqnn.cli_options > docs/backends.md`)."""
+    from .backends import _load_all  # noqa: F401
+
+    lines = ["# Backends and their options", "",
+             "Generated from the backends' declared options by `python -m certqnn.cli_options > docs/backends.md`;",
+             "do not edit by hand. Every option is a keyword of `certqnn.solve(problem, backend, **options)` and,",
+             "unless marked *Python only*, a flag of `certqnn solve` / `certqnn compare`. An option a backend does",
+             "not declare is an error that names it (exit code 2 on the command line).", ""]
+    for name, cls in sorted(REGISTRY.items()):
+        exact = " (exact)" if cls.exact else ""
+        lines += [f"## `{name}`{exact}", "", cls.description + ".", "",
+                  "| option | flag | default | meaning |", "|---|---|---|---|"]
+        for field in declared_options(cls.Options).values():
+            meta = field.metadata
+            flag = f"`{_flag_of(field)}`" if meta.get("cli", True) else "*Python only*"
+            choices = " (" + " \\| ".join(meta["choices"]) + ")" if meta.get("choices") else ""
+            default = _default_text(cls, field.name)
+            lines.append(f"| `{field.name}` | {flag} | `{default}` | {meta.get("help", "").replace("|", "\\|")}{choices} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(options_reference(), end="")
