@@ -152,7 +152,8 @@ def options_reference() -> str:
             flag = f"`{_flag_of(field)}`" if meta.get("cli", True) else "*Python only*"
             choices = " (" + " \\| ".join(meta["choices"]) + ")" if meta.get("choices") else ""
             default = _default_text(cls, field.name)
-            lines.append(f"| `{field.name}` | {flag} | `{default}` | {meta.get("help", "").replace("|", "\\|")}{choices} |")
+            meaning = meta.get("help", "").replace("|", "\\|") + choices
+            lines.append(f"| `{field.name}` | {flag} | `{default}` | {meaning} |")
         lines.append("")
     return "\n".join(lines)
 
