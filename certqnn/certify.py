@@ -105,7 +105,7 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     if embed_data:
         doc = {"X": problem.X.tolist(), "y": problem.y.tolist(), **doc}
     cert = Certificate(doc, U, alpha, w, zp, zm, method, ub, lb, float_above(gap), float_above(rel), tightness,
-                       result.backend, float(result.seconds), __version__, problem.data_hash())
+                       result.backend, None, __version__, problem.data_hash())
     if method == "shor":
         cert.cuts_plus, cert.mu_plus = cuts.get("plus", (None, None))
         cert.cuts_minus, cert.mu_minus = cuts.get("minus", (None, None))

@@ -85,7 +85,6 @@ def _run(problem, backend_spec: str, options: dict, exact_value=None):
     result = solve(problem, name, **options)
     cert = certify(problem, result, exact_value=exact_value)
     seconds = time.perf_counter() - start
-    cert.seconds = seconds
     label = backend_spec if ":" in backend_spec or name != "sdp" else f"sdp:{result.report.get('engine', 'scs')}"
     if result.time_limit_hit:
         label += " (time limit)"

@@ -53,6 +53,8 @@ class Result:
         strings, small lists); certify() copies it as it is.
     trajectory: per-iteration histories (lists of equal length keyed by name) for plots; not
         written into certificates.
+    timings: wall-clock facts in seconds (solver setup, pricing, ...); never written into
+        certificates, so that the same command and seed give the same file bit for bit.
     """
 
     status: Status
@@ -68,5 +70,6 @@ class Result:
     support: int | None = None
     report: dict = field(default_factory=dict)
     trajectory: dict | None = None
+    timings: dict = field(default_factory=dict)
     time_limit_hit: bool = False
     info: dict = field(default_factory=dict)   # TRANSITION: removed once every backend fills the typed fields

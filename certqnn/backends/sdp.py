@@ -124,10 +124,11 @@ class SdpBackend(Backend):
         timed_out = deadline is not None and time.perf_counter() > deadline
         d = sdp.details
         report.update({"engine": eng.name + (f":{d['picos_solver']}" if "picos_solver" in d else ""),
-                       "solver_status": d.get("solver_status"), "sdp_seconds": solve_seconds})
+                       "solver_status": d.get("solver_status")})
+        timings = {"sdp": solve_seconds}
         if eng.name == "scs":
-            report.update(scs_form=d.get("form"), scs_setup_seconds=d.get("setup_seconds"),
-                          scs_solve_seconds=d.get("solve_seconds"))
+            report["scs_form"] = d.get("form")
+            timings.update(scs_setup=d.get("setup_seconds"), scs_solve=d.get("solve_seconds"))
         return Result(
             status=Status.TIME_LIMIT if timed_out and sdp.status == Status.OPTIMAL else sdp.status,
             backend=self.name, network=network,
@@ -140,7 +141,7 @@ class SdpBackend(Backend):
             relaxation={"Z_plus": sdp.Z_plus, "Z_minus": sdp.Z_minus, "value": float(sdp_value),
                         "solver_objective": sdp.solver_objective},
             iterations=sdp.iterations, seconds=time.perf_counter() - start,
-            rho_method="shor", support=support, report=report, time_limit_hit=timed_out)
+            rho_method="shor", support=support, report=report, timings=timings, time_limit_hit=timed_out)
 
     @staticmethod
     def _separate(eng, sdp, Xb, target, beta, act, o, engine_kw, deadline, kappa):

@@ -86,7 +86,7 @@ class Certificate:
     relative_gap: float
     tightness: dict = field(default_factory=dict)
     backend: str = ""
-    seconds: float = 0.0
+    seconds: float | None = None       # wall clock of the run; None (null) keeps files reproducible
     certqnn_version: str = ""
     data_sha256: str | None = None
     cuts_plus: np.ndarray | None = None    # (k, 6) int triangle cuts with z_plus (certqnn.triangles)
@@ -125,7 +125,7 @@ class Certificate:
             "rho_certified_by": self.rho_certified_by,
             "upper_bound": float(self.upper_bound), "lower_bound": float(self.lower_bound),
             "gap": float(self.gap), "relative_gap": float(self.relative_gap),
-            "tightness": _jsonable(self.tightness), "backend": self.backend, "seconds": float(self.seconds),
+            "tightness": _jsonable(self.tightness), "backend": self.backend, "seconds": None if self.seconds is None else float(self.seconds),
             "certqnn_version": self.certqnn_version,
         }
 
@@ -226,7 +226,7 @@ class Certificate:
             raise CertificateFormatError("backend", "backend and certqnn_version must be strings")
         cert = cls(pdoc, U, alpha, w, zp, zm, rho_by,
                    _number(doc, "upper_bound"), _number(doc, "lower_bound"), _number(doc, "gap"),
-                   _number(doc, "relative_gap"), tightness, backend, _number(doc, "seconds", allow_null=True) or 0.0,
+                   _number(doc, "relative_gap"), tightness, backend, _number(doc, "seconds", allow_null=True),
                    version, sha)
         if dual is not None:
             for side, (cuts, mu) in cut_data.items():
