@@ -140,7 +140,7 @@ def run_certqnn(problem, engine, eps, linear_solver=None):
             cert = certqnn.certify(problem, result)
     rel = result.relaxation
     obj, viol = relaxation_quality(problem, rel["Z_plus"], rel["Z_minus"])
-    sdp = float(result.info.get("sdp_seconds", float("nan")))
+    sdp = float(result.timings.get("sdp", float("nan")))
     return {"seconds": t_all.wall, "cpu": t_all.cpu, "obj": obj, "obj_solver": rel.get("solver_objective"),
             "obj_certqnn": rel.get("value"), "viol": viol, "lb": float(cert.lower_bound),
             "status": str(result.status), "iterations": int(result.iterations),
