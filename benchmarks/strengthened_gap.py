@@ -44,7 +44,7 @@ def main():
                 g_shor, g_strong = (opt - shor) / opt, (opt - strong) / opt
                 rows.append((d, g_shor, g_strong))
                 print(f"{kind:<8} {d:>3} {seed:>4}  {opt:>12.6g}  {g_shor:>10.2e}  {g_strong:>12.2e}  "
-                      f"{result.info.get('cuts_added', 0):>5}  {sec:>6.2f}")
+                      f"{result.report.get('cuts_added', 0):>5}  {sec:>6.2f}")
     arr = np.array(rows)
     print(f"\nmedian relative gap over {len(rows)} problems: Shor {np.median(arr[:, 1]):.2e}, "
           f"strengthened {np.median(arr[:, 2]):.2e} (max {arr[:, 2].max():.2e})")

@@ -72,7 +72,7 @@ def test_sdp_engines_agree(problem):
     pic = solve(problem, "sdp", engine="picos", samples=8, local_search=False)
     a, b = scs.relaxation["value"], pic.relaxation["value"]
     assert a == pytest.approx(b, rel=1e-4, abs=1e-6), (a, b, problem.describe())
-    assert pic.info["engine"].startswith("picos") and scs.info["engine"] == "scs"
+    assert pic.report["engine"].startswith("picos") and scs.report["engine"] == "scs"
     for res in (scs, pic):
         assert verify(certify(problem, res)).ok
 
