@@ -379,7 +379,7 @@ class SdpBackend(Backend):
         cuts_on_plus = cuts_on_minus = np.zeros((0, 6), dtype=np.int64)
         if cuts == "triangle":
             from ..triangles import find_violated
-            from .rounding import unit_diagonal
+            from ..rounding import unit_diagonal
             shor_value = sdp.solver_objective
             rounds = 0
             for rounds in range(1, cut_rounds + 1):
@@ -406,7 +406,7 @@ class SdpBackend(Backend):
         z_plus = dual_diagonal(Q, sdp.S_minus_diag, +1.0)
         z_minus = dual_diagonal(Q, sdp.S_plus_diag, -1.0)
         sdp_value = loss.value(yhat, problem.y) + problem.beta * (sdp.Z_plus[-1, -1] + sdp.Z_minus[-1, -1])
-        from .rounding import round_relaxation
+        from ..rounding import round_relaxation
 
         if rounding:
             budget = rounding_time if time_limit is None else max(0.0, min(rounding_time, time_limit - solve_seconds))
