@@ -90,12 +90,13 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     residual and add the `max_new` most violated ones per round, while the objective improves.
     Work budget: at most `rounds` rounds of `starts_per_round` random local-search starts (plus
     starts from the current atoms); deadline: time.perf_counter() instant from the user's time
-    limit, or None. Returns (S, alpha, objective) with alpha != 0."""
+    limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the reason the
+    loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
     pricer = LocalSearchPricer(restarts=starts_per_round, rng=rng if rng is not None else np.random.default_rng(0))
     budget = Budget(max_rounds=rounds, per_round=max_new, min_decrease=1e-12, deadline=deadline)
     run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=np.unique(np.asarray(S, float).T, axis=0).T,
                             Xb=Xb, desc="rounding: local-search pricing")
-    return run.S, run.alpha, run.objective
+    return run.S, run.alpha, run.objective, run.stop
 
 
 def prune_to_width(problem: QNNProblem, S: np.ndarray, alpha: np.ndarray) -> QuantizedNetwork:
@@ -154,8 +155,9 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_
     info["candidates"] = int(np.unique(S.T, axis=0).shape[0])
     S = screen(Q, S, max_candidates)
     if local_search:
-        S, alpha, _ = improve_by_pricing(problem, Xb, S, rounds=pricing_rounds, starts_per_round=starts_per_round,
-                                         rng=rng, deadline=deadline)
+        S, alpha, _, info["pricing_stop"] = improve_by_pricing(problem, Xb, S, rounds=pricing_rounds,
+                                                               starts_per_round=starts_per_round, rng=rng,
+                                                               deadline=deadline)
     else:
         S, sol = _refit_atoms(problem, Xb, S)
         keep = sol.alpha != 0

@@ -92,6 +92,9 @@ def test_improve_by_pricing_is_a_work_budget_and_reproducible():
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_array_equal(out[0][1], out[1][1])
     assert out[0][2] == out[1][2] == pytest.approx(problem.objective(problem.levels.collapse(out[0][0]), out[0][1]))
+    assert out[0][3] in ("no_violator", "budget", "stalled")
+    late = improve_by_pricing(problem, Xb, S0, rng=np.random.default_rng(3), deadline=0.0)
+    assert late[3] == "time_limit"                  # the deadline is reported when it fires
     # it only improves on the exact refit of the starting atoms, and every atom it returns is used
     start = refit(neuron_outputs(Xb, problem.activation, S0), problem.y, problem.beta, problem.loss)
     assert out[0][2] <= start.objective * (1 + 1e-12)
