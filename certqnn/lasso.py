@@ -1,19 +1,31 @@
-"""Exact alpha refit over a fixed set of neurons: min_alpha L(Phi alpha) + beta |alpha|_1 (math §3, §7).
+"""The exact Lasso over a fixed set of atoms: min_a L(Phi a) + beta |a|_1 (docs/math.md §3, §7).
 
 Atoms sigma(X u) are highly collinear (they live in a lifted space of dimension <= (p+1)(p+2)/2),
-which makes coordinate descent crawl. We therefore solve the Lasso as a QP by an interior-point
-method (CVXOPT) on the Gram matrix, finish it exactly by feature-sign search (active set with
-fixed signs, KKT solves and line searches), and drop atoms without changing the prediction or the l1 norm (Carathéodory
-reduction, math §1), so the returned alpha has at most rank + 1 nonzeros. The result carries its
-own duality gap computed from the data.
+which makes coordinate descent crawl. The Lasso is solved by feature-sign search (an active set
+method with fixed signs: exact KKT solves on the active atoms, line searches to the sign changes),
+warm started from any point, and the result is checked against the KKT conditions; an interior
+point QP (certqnn.qp) is the safety net should the search ever stop short. Atoms are then dropped
+without changing the prediction or the l1 norm (Carathéodory reduction, docs/math.md §1), so the
+returned alpha has at most rank + 1 nonzeros. The solution carries its own duality gap.
+
+The loss enters through its quadratic model: L(v) = kappa/2 |v - t|^2 + const turns the problem
+into  min a^T G a / 2 - c^T a + beta |a|_1  with G = kappa Phi^T Phi, c = kappa Phi^T t.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.lapack import dpstrf, dtrtrs
 
+from .errors import UnsupportedProblemError
+from .gaps import dual_lower_bound
 from .losses import Loss, SquaredLoss
+from .qp import l1_qp
+
+_EPS = np.finfo(float).eps
+_ROUND = 64 * _EPS          # relative size of the rounding error of one gradient entry, with room
+_KKT_TOL = 1e-9             # refit falls back to the QP when the KKT residual exceeds this * beta
 
 
 @dataclass
@@ -24,97 +36,165 @@ class LassoSolution:
     gap: float             # objective - lower_bound
 
 
-def _objective(Phi, y, beta, loss, alpha):
-    return loss.value(Phi @ alpha, y) + beta * float(np.abs(alpha).sum())
+def quadratic_model(loss: Loss, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """(kappa, t) with L(v) = kappa/2 |v - t|^2 + const; UnsupportedProblemError naming the loss
+    when it has no such model (the Lasso master handles quadratic losses only)."""
+    model = loss.quadratic(np.asarray(y, float))
+    if model is None:
+        raise UnsupportedProblemError(f"the Lasso master needs a quadratic loss; the {loss.name!r} loss is not "
+                                      f"quadratic (general convex losses are not supported yet)")
+    kappa, t = model
+    return float(kappa), np.asarray(t, float)
 
 
-def _restricted_bound(Phi, y, beta, loss, alpha):
-    w = loss.gradient(Phi @ alpha, y)
-    rho = float(np.max(np.abs(Phi.T @ w))) if Phi.shape[1] else 0.0
-    smax = np.inf if rho == 0.0 else beta / rho
-    return loss.dual_value(loss.best_dual_scale(w, y, smax) * w, y)
+def _solve_active(GA: np.ndarray, rhs: np.ndarray):
+    """x with G_AA x = rhs by pivoted Cholesky (rank revealing: plain Cholesky's pivots can look
+    healthy on a singular Gram matrix) plus one step of iterative refinement, so the KKT residual
+    is at rounding level even when G_AA is ill-conditioned. None when G_AA is (numerically)
+    singular: condition number beyond ~1e13, the eigenbasis threshold of feature_sign."""
+    k = GA.shape[0]
+    U, piv, rank, info = dpstrf(GA, tol=-1.0)
+    if info < 0 or rank < k:
+        return None
+    pivots = np.abs(np.diag(U))
+    if pivots[-1] ** 2 <= 1e-13 * pivots[0] ** 2:
+        return None
+    perm = piv - 1                                          # P^T G P = U^T U, Fortran indices
+
+    def solve(b):
+        z, _ = dtrtrs(U, b[perm], lower=0, trans=1)
+        out = np.empty(k)
+        out[perm], _ = dtrtrs(U, z, lower=0, trans=0)
+        return out
+
+    x = solve(rhs)
+    return x + solve(rhs - GA @ x)
 
 
-def _qp_lasso(G, c, beta, tol):
-    """min a^T G a / 2 - c^T a + beta |a|_1 via a = a+ - a-, a+- >= 0 (CVXOPT's QP solver)."""
-    import cvxopt
-    from cvxopt import solvers
+def feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.ndarray | None = None,
+                 max_steps: int | None = None) -> np.ndarray:
+    """Exact minimiser of f(a) = a^T G a / 2 - c^T a + beta |a|_1 by feature-sign search
+    (Lee, Battle, Raina, Ng 2007), started from a0 (default 0). G: (m, m) PSD, c: (m,).
 
-    m = G.shape[0]
-    scale = max(float(np.abs(np.diag(G)).max()), 1e-300)
-    P = np.block([[G, -G], [-G, G]]) / scale
-    q = np.concatenate([beta - c, beta + c]) / scale
-    opts = {"show_progress": False, "abstol": tol, "reltol": tol, "feastol": tol, "maxiters": 200}
-    sol = solvers.qp(cvxopt.matrix(P), cvxopt.matrix(q), cvxopt.matrix(-np.eye(2 * m)),
-                     cvxopt.matrix(np.zeros(2 * m)), options=opts)
-    x = np.array(sol["x"]).ravel()
-    return np.clip(x[:m], 0, None) - np.clip(x[m:], 0, None)
+    Each step fixes the signs theta of the active set A and solves the KKT system
+    G_AA x = c_A - beta theta_A (Cholesky with refinement; in the eigenbasis when the active atoms
+    are dependent). When x keeps the signs it is the exact minimiser on that face and is taken;
+    otherwise the best point among the sign changes on the segment to x is, so f never increases.
+    An atom enters when its |(G a - c)_j| exceeds beta by more than the rounding error of that
+    entry. Returns a (m,)."""
+    G = np.asarray(G, float)
+    c = np.asarray(c, float)
+    m = c.shape[0]
+    a = np.zeros(m) if a0 is None else np.array(a0, float).reshape(m)
+    if m == 0:
+        return a
+    max_steps = max_steps or 20 * m + 100
+    tiny = 1e-300 + _ROUND * 1e-3 * beta
+    # |G_ji| <= sqrt(G_jj G_ii) (G is PSD) bounds the terms of (G a)_j: the rounding error of
+    # grad_j is at most ~ eps (norm_j max_i norm_i |a|_1 + |c_j|), in O(m) per step
+    norms = np.sqrt(np.clip(np.diag(G), 0.0, None))
+    err0 = _ROUND * (np.abs(c) + beta) + tiny
 
+    def objective(x):
+        A = np.flatnonzero(x)
+        xa = x[A]
+        return 0.5 * xa @ G[np.ix_(A, A)] @ xa - c[A] @ xa + beta * np.abs(xa).sum()
 
-def _feature_sign(G, c, beta, a0, max_steps=2000):
-    """Feature-sign search (Lee, Battle, Raina, Ng 2007) for min a^T G a / 2 - c^T a + beta |a|_1,
-    started from a0. Each step solves the KKT system on the active set with fixed signs and line-
-    searches to the first sign change, so the objective never increases and it ends at an exact
-    optimum (up to the linear solves). G: (m, m) Gram matrix, c: (m,)."""
-    a = np.array(a0, float)
-
-    def f(x):
-        return 0.5 * x @ G @ x - c @ x + beta * np.abs(x).sum()
-
-    scale = max(1.0, float(np.abs(c).max()), beta)
-    tol = 1e-12 * scale
+    force_enter = resolved = False
     for _ in range(max_steps):
-        grad = G @ a - c
-        active = a != 0
-        # optimality of the zero coefficients: add the worst violator with the descent sign
-        viol = np.where(~active, np.abs(grad) - beta, -np.inf)
-        nonzero_ok = np.all(np.abs(grad[active] + beta * np.sign(a[active])) <= 1e-9 * scale)
-        if nonzero_ok:
+        A0 = np.flatnonzero(a)
+        grad = a[A0] @ G[A0] - c                      # = G a - c; rows of G are contiguous, columns are not
+        err = err0 + (_ROUND * norms.max(initial=0.0) * float(np.abs(a[A0]).sum())) * norms
+        theta = np.sign(a)
+        active_ok = bool(np.all(np.abs(grad[A0] + beta * theta[A0]) <= err[A0]))
+        # after one re-solve of the same face the residual is as small as rounding allows
+        entering = force_enter or active_ok or resolved
+        force_enter = resolved = False
+        if entering:
+            viol = np.abs(grad) - beta - err
+            viol[A0] = -np.inf
             j = int(np.argmax(viol))
-            if viol[j] <= tol:
+            if viol[j] <= 0:
                 return a
-            theta = np.sign(a)
             theta[j] = -np.sign(grad[j])
-        else:
-            theta = np.sign(a)
         A = np.flatnonzero(theta)
         GA = G[np.ix_(A, A)]
-        rhs = c[A] - beta * theta[A]
-        x, *_ = np.linalg.lstsq(GA, rhs, rcond=1e-14)
         cur = a[A]
-        r = rhs - GA @ x
-        if r @ r > 1e-18 * max(rhs @ rhs, 1e-300):
-            # rhs leaves range(G_AA): along r (a null direction of G_AA) the prediction is fixed and
-            # f decreases linearly, -t |r|^2, until the first coefficient reaches zero
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ts = np.where(cur * r < 0, -cur / r, np.inf)
-            t = ts.min() if ts.size else np.inf
-            if np.isfinite(t):
-                trial = a.copy()
-                trial[A] = cur + t * r
-                trial[A[int(np.argmin(ts))]] = 0.0
-                if f(trial) <= f(a):
-                    a = trial
-                    continue
-        # candidate points: the target and every zero crossing on the segment cur -> x
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ts = np.where((np.sign(x) != theta[A]) & (x != cur), cur / (cur - x), np.inf)
-        ts = np.concatenate([ts[(ts > 0) & (ts < 1)], [1.0]])
-        best, best_val = None, f(a)
-        for t in np.unique(ts):
-            trial = a.copy()
-            trial[A] = cur + t * (x - cur)
-            trial[A[np.abs(trial[A]) <= 1e-15 * np.abs(trial).max(initial=1.0)]] = 0.0
-            # coefficients that crossed zero are clipped to zero (their sign was fixed)
-            crossed = np.sign(trial[A]) == -theta[A]
-            trial[A[crossed]] = 0.0
-            val = f(trial)
-            if val < best_val - 1e-16 * abs(best_val):
-                best, best_val = trial, val
-        if best is None:
-            return a
-        a = best
+        g = grad[A] + beta * theta[A]        # gradient of the smooth face function at cur
+        d = _solve_active(GA, -g)
+        exact_face = d is not None
+        if d is None:
+            # dependent (or nearly dependent) active atoms: work in the eigenbasis of G_AA
+            lam, V = np.linalg.eigh(GA)
+            null = lam <= 1e-13 * max(float(lam[-1]), 1e-300)
+            if null.any():
+                N = V[:, null]
+                v = -N @ (N.T @ g)
+                # along a null direction the prediction is fixed and f changes at rate -|N^T g|^2:
+                # exchange atoms (move until the first coefficient reaches zero) if that descends
+                if np.all(theta[A][cur == 0] * v[cur == 0] >= 0):
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        ts = np.where(cur * v < 0, -cur / v, np.inf)
+                    if np.isfinite(ts.min()):
+                        trial = a.copy()
+                        trial[A] = cur + ts.min() * v
+                        trial[A[int(np.argmin(ts))]] = 0.0
+                        if objective(trial) < objective(a):
+                            a = trial
+                            continue
+            # the smallest step to a minimiser of the face function (range part): for an entering
+            # atom it points the right way, d_j theta_j = -g_j pinv(G_AA)_jj theta_j > 0
+            inv = np.where(null, 0.0, 1.0 / np.where(null, 1.0, lam))
+            d = -(V @ (inv * (V.T @ g)))
+            d = d + V @ (inv * (V.T @ (-g - GA @ d)))                # one refinement step
+        if exact_face and np.all(np.sign(cur + d) == theta[A]):
+            # the minimiser of f on this face keeps its signs: it is the exact step
+            a[A] = cur + d
+            resolved = not entering
+            continue
+        step = _line_search(cur, d, float(grad[A] @ d), 0.5 * float(d @ GA @ d), beta)
+        if step is None:
+            if entering:
+                return a                                  # no descent left: optimal to rounding
+            force_enter = True                            # the active set is as good as rounding allows
+            continue
+        a[A] = step
     return a
+
+
+def _line_search(cur: np.ndarray, d: np.ndarray, g_dir: float, curv: float, beta: float):
+    """Best point among the sign changes on the segment cur + t d, t in (0, 1], and its end, or
+    None when none descends beyond rounding. f(cur + t d) - f(cur) = t g_dir + t^2 curv +
+    beta sum_i (|cur_i + t d_i| - |cur_i|) is evaluated term by term without the large common
+    part |cur|_1, so descents far below eps * f are still seen (they matter for the KKT residual)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ts = np.where(cur * d < 0, -cur / d, np.inf)             # where coefficient i reaches zero
+    cand = np.unique(np.concatenate([ts[(ts > 0) & (ts < 1)], [1.0]]))
+    T = cand[:, None]
+    s = np.where(cur != 0, np.sign(cur), np.sign(d))[None, :]
+    crossed = T > ts[None, :]
+    # |cur_i + t d_i| - |cur_i| = s_i t d_i before the crossing, -s_i (2 cur_i + t d_i) after
+    dl1 = np.where(crossed, -s * (2 * cur[None, :] + T * d[None, :]), s * T * d[None, :]).sum(1)
+    delta = cand * g_dir + cand ** 2 * curv + beta * dl1
+    i = int(np.argmin(delta))
+    noise = 16 * _EPS * (cand[i] * abs(g_dir) + cand[i] ** 2 * abs(curv)
+                         + beta * (cand[i] * np.abs(d).sum() + 2 * np.abs(cur[ts < cand[i]]).sum()))
+    if not delta[i] < -noise:
+        return None
+    new = cur + cand[i] * d
+    new[ts == cand[i]] = 0.0                                  # the coefficients that reach zero here
+    new[np.abs(new) <= 1e-15 * np.abs(new).max(initial=1.0)] = 0.0
+    return new
+
+
+def kkt_residual(G: np.ndarray, c: np.ndarray, beta: float, a: np.ndarray) -> float:
+    """Largest violation of the Lasso optimality conditions, relative to beta:
+    (G a - c)_j = -beta sign(a_j) where a_j != 0 and |(G a - c)_j| <= beta where a_j = 0."""
+    grad = G @ a - c
+    nz = a != 0
+    act = np.abs(grad[nz] + beta * np.sign(a[nz])).max(initial=0.0)
+    off = (np.abs(grad[~nz]) - beta).max(initial=0.0)
+    return max(act, off, 0.0) / beta
 
 
 def _householder_null(q: np.ndarray) -> np.ndarray:
@@ -165,9 +245,11 @@ def caratheodory_reduce(Phi: np.ndarray, alpha: np.ndarray, tol: float = 1e-7) -
 
 
 def refit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss | None = None,
-          alpha0: np.ndarray | None = None, tol: float = 1e-10, reduce: bool = True) -> LassoSolution:
-    """Minimise L(Phi alpha) + beta |alpha|_1 over alpha in R^m; Phi shape (n, m), y shape (n,).
-    alpha0 is accepted for API symmetry (the interior-point method does not warm start)."""
+          alpha0: np.ndarray | None = None, reduce: bool = True) -> LassoSolution:
+    """Minimise L(Phi alpha) + beta |alpha|_1 over alpha in R^m; Phi (n, m), y (n,).
+
+    alpha0 (m,): warm start of the feature-sign search (e.g. the previous round's weights padded
+    with zeros); the optimum does not depend on it. reduce: drop atoms by Carathéodory reduction."""
     loss = loss or SquaredLoss()
     Phi = np.asarray(Phi, float)
     y = np.asarray(y, float)
@@ -175,23 +257,35 @@ def refit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss | None = None,
     if m == 0:
         obj = loss.value(np.zeros(n), y)
         return LassoSolution(np.zeros(0), obj, obj, 0.0)
-    if not isinstance(loss, SquaredLoss):
-        raise NotImplementedError(f"the alpha refit supports the squared loss only (got {loss.name})")
-    G = Phi.T @ Phi
-    c = Phi.T @ y
-    alpha = _qp_lasso(G, c, beta, tol)
-    # interior-point iterates are never exactly sparse: drop coefficients that carry nothing
-    alpha[np.abs(alpha) * np.sqrt(np.diag(G)) <= 1e-12 * max(1.0, float(np.abs(y).sum()))] = 0.0
+    kappa, t = quadratic_model(loss, y)
+    G = kappa * (Phi.T @ Phi)
+    c = kappa * (Phi.T @ t)
+
     def obj(a):
-        return _objective(Phi, y, beta, loss, a)
+        return loss.value(Phi @ a, y) + beta * float(np.abs(a).sum())
 
     def reduced(a):
         # the null directions are numerical: accept the reduction only if J does not move
         r = caratheodory_reduce(Phi, a) if reduce else a
         return r if obj(r) <= obj(a) + 1e-13 * max(1.0, abs(obj(a))) else a
 
+    start = np.zeros(m)
+    if alpha0 is not None:
+        start = np.array(alpha0, float).reshape(m)
+        # a dense warm start (e.g. a Frank-Wolfe iterate) on dependent atoms: same value, fewer atoms
+        if np.count_nonzero(start) > 1:
+            start = reduced(start)
+    alpha = feature_sign(G, c, beta, start)
+    if kkt_residual(G, c, beta, alpha) > _KKT_TOL:
+        # safety net: an interior point, sparsified, then the same exact search from there
+        qp = l1_qp(G, c, beta)
+        qp[np.abs(qp) * np.sqrt(np.diag(G)) <= 1e-12 * max(1.0, float(np.abs(c).sum()))] = 0.0
+        alpha = min([alpha, feature_sign(G, c, beta, reduced(qp))], key=obj)
     alpha = reduced(alpha)
-    alpha = min([alpha, reduced(_feature_sign(G, c, beta, alpha))], key=obj)
-    obj = _objective(Phi, y, beta, loss, alpha)
-    lb = _restricted_bound(Phi, y, beta, loss, alpha)
-    return LassoSolution(alpha, obj, lb, obj - lb)
+    value = obj(alpha)
+    w = loss.gradient(Phi @ alpha, y)
+    rho = float(np.max(np.abs(Phi.T @ w)))
+    lb = dual_lower_bound(loss, w, y, rho, beta)
+    return LassoSolution(alpha, value, lb, value - lb)
+
+

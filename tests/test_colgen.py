@@ -6,11 +6,13 @@ import pytest
 from hypothesis import given, settings
 
 from certqnn import QNNProblem, Status, certify, solve, verify
+from certqnn import column_generation as cg_module
 from certqnn.backends import REGISTRY
-from certqnn.backends import colgen as colgen_module
-from certqnn.backends.colgen import RestrictedMaster, feature_sign
+from certqnn.column_generation import RestrictedMaster
 from certqnn.datasets import synthetic
-from certqnn.lasso import refit
+from certqnn.errors import InvalidProblemError, UnknownOptionError
+from certqnn.lasso import feature_sign, refit
+from certqnn.limits import VERIFY_EXACT_MAX_DIM
 from certqnn.lifting import neuron_outputs
 from certqnn.pricing import max_abs_quadratic
 from certqnn.testing import make_problem
@@ -28,7 +30,7 @@ def test_colgen_matches_enumeration(problem):
     enum = solve(problem, "enumeration")
     cg = solve(problem, "colgen")
     assert cg.status == Status.OPTIMAL
-    assert cg.info["rho_certified_by"] == "exact"
+    assert cg.rho_method == "exact"
     assert cg.upper_bound == pytest.approx(enum.upper_bound, rel=1e-6, abs=1e-9)
     # the claimed bracket is tight and contains the enumeration optimum
     assert cg.lower_bound <= enum.upper_bound * (1 + 1e-9) + 1e-12
@@ -50,7 +52,7 @@ def test_colgen_certifies_planted_problems(d, seed):
     ds = synthetic(120, d, seed)
     problem = QNNProblem(ds.X, ds.y, beta=0.5)
     result = solve(problem, "colgen", tol=1e-7)
-    assert result.status == Status.OPTIMAL and result.info["relative_gap"] <= 1e-7
+    assert result.status == Status.OPTIMAL and result.report["relative_gap"] <= 1e-7
     enum = solve(problem, "enumeration")
     assert result.upper_bound <= enum.upper_bound * (1 + 1e-7)
     cert = certify(problem, result)
@@ -70,8 +72,8 @@ def test_width_is_respected_and_bound_stays_valid(problem):
 def test_time_limit_before_any_exact_pricing():
     problem = make_problem(3, 60, 12, beta_fraction=0.05)
     result = solve(problem, "colgen", time_limit=1e-9)
-    assert result.status == Status.TIME_LIMIT
-    assert result.lower_bound is None and math.isinf(result.info["rho_upper_bound"])
+    assert result.status == Status.TIME_LIMIT and result.time_limit_hit
+    assert result.lower_bound is None and result.report["rho_upper_bound"] is None
     cert = certify(problem, result)                 # p <= 30: rho is enumerated by certify
     assert verify(cert).ok and cert.rho_certified_by == "exact"
     exact = solve(problem, "enumeration")
@@ -84,12 +86,12 @@ def test_time_limit_inside_exact_pricing_uses_the_certified_rho_bound(monkeypatc
     def timed_out(Q, even, method="auto", time_limit=None, **kw):
         return max_abs_quadratic(Q, even, method="bnb", time_limit=0.0, **kw)
 
-    monkeypatch.setattr(colgen_module, "max_abs_quadratic", timed_out)
+    monkeypatch.setattr(cg_module, "max_abs_quadratic", timed_out)
     problem = make_problem(5, 50, 12, beta_fraction=0.05)
     result = solve(problem, "colgen", time_limit=60.0)
     exact = solve(problem, "enumeration")
-    assert result.status == Status.TIME_LIMIT
-    rho_ub = result.info["rho_upper_bound"]
+    assert result.status == Status.TIME_LIMIT and result.time_limit_hit
+    rho_ub = result.report["rho_upper_bound"]
     assert math.isfinite(rho_ub) and rho_ub >= problem.beta
     true_rho = max_abs_quadratic(colgen_q(problem, result.dual.w), problem.activation.is_even, method="mitm").rho
     assert rho_ub >= true_rho
@@ -106,8 +108,6 @@ def colgen_q(problem, w):
 def test_time_limit_beyond_the_verifier_falls_back_to_shor():
     """p = 34 > VERIFY_EXACT_MAX_DIM: certify cannot enumerate rho, so it falls back to the Shor
     diagonals the backend supplies; the certificate is looser but verifies."""
-    from certqnn.limits import VERIFY_EXACT_MAX_DIM
-
     p = VERIFY_EXACT_MAX_DIM + 2
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, p)) / np.sqrt(p)
@@ -152,19 +152,89 @@ def test_master_warm_start_and_deduplication():
     assert obj2 == pytest.approx(ref.objective, rel=1e-8, abs=1e-10)
 
 
-def test_unsupported_loss_is_reported():
+@pytest.mark.parametrize("backend", ["colgen", "enumeration"])
+def test_non_quadratic_loss_is_refused_by_name(backend):
+    """The master models the loss through loss.quadratic(); a loss without one is refused, named."""
     from certqnn import UnsupportedProblemError
     from certqnn.losses import SquaredLoss
 
     class Other(SquaredLoss):
         name = "other"
 
+        def quadratic(self, y):
+            return None
+
     base = make_problem(0, 10, 3)
     problem = QNNProblem(base.X, base.y, beta=base.beta, loss=Other())
-    ok, reason = REGISTRY["colgen"]().supports(problem)
-    assert not ok and "squared" in reason
-    with pytest.raises(UnsupportedProblemError, match="squared"):
-        solve(problem, "colgen")
+    ok, reason = REGISTRY[backend]().supports(problem)
+    assert not ok and "'other'" in reason and "quadratic" in reason
+    with pytest.raises(UnsupportedProblemError, match="other"):
+        solve(problem, backend)
+    with pytest.raises(UnsupportedProblemError, match="other"):
+        REGISTRY[backend]().solve(problem)          # run() checks too, not only certqnn.solve
+
+
+def test_a_quadratic_loss_other_than_squared_is_modelled():
+    """kappa/2 |v - t|^2: the master goes through loss.quadratic, not through the loss's name."""
+    from certqnn.losses import SquaredLoss
+
+    class Scaled(SquaredLoss):
+        name = "scaled"
+
+        def value(self, yhat, y):
+            return 3.0 * super().value(yhat, y)
+
+        def gradient(self, yhat, y):
+            return 3.0 * super().gradient(yhat, y)
+
+        def conjugate(self, w, y):
+            return 3.0 * super().conjugate(np.asarray(w) / 3.0, y)
+
+        def best_dual_scale(self, w, y, smax):
+            return super().best_dual_scale(np.asarray(w) / 3.0, y, smax)     # g(s w) = 3 g_sq(s w / 3)
+
+        def quadratic(self, y):
+            return 3.0, np.asarray(y, float)
+
+    base = make_problem(4, 30, 5, beta_fraction=0.1)
+    scaled = QNNProblem(base.X, base.y, beta=3.0 * base.beta, loss=Scaled())
+    for backend in ("enumeration", "colgen"):
+        res = solve(scaled, backend)
+        plain = solve(base, backend)
+        # J_scaled(U, alpha) = 3 J(U, alpha) for the same network: same optimum, 3x the value
+        assert res.status == Status.OPTIMAL
+        assert res.upper_bound == pytest.approx(3.0 * plain.upper_bound, rel=1e-9)
+        assert res.lower_bound <= res.upper_bound * (1 + 1e-12)
+        assert res.report["relative_gap"] <= 1e-6
+
+
+@pytest.mark.parametrize("backend", ["colgen", "enumeration"])
+def test_unknown_option_is_an_error_naming_it(backend):
+    problem = make_problem(0, 10, 3)
+    with pytest.raises(UnknownOptionError, match="rounding_time") as info:
+        solve(problem, backend, rounding_time=5.0)
+    assert info.value.unknown == ["rounding_time"]
+
+
+@pytest.mark.parametrize("backend, bad", [
+    ("colgen", {"pricing": "exhaustive"}), ("colgen", {"restarts": 0}), ("colgen", {"max_atoms": 2.5}),
+    ("colgen", {"tol": -1.0}), ("enumeration", {"per_round": 0}), ("enumeration", {"time_limit": 0.0}),
+])
+def test_invalid_option_values_name_the_option(backend, bad):
+    problem = make_problem(0, 10, 3)
+    (name,) = bad
+    with pytest.raises(InvalidProblemError, match=name):
+        solve(problem, backend, **bad)
+
+
+def test_declared_options_have_help_and_pricing_choices():
+    import dataclasses
+
+    for backend in ("colgen", "enumeration"):
+        for f in dataclasses.fields(REGISTRY[backend].Options):
+            assert f.metadata["help"], f"{backend}.{f.name} has no help"
+    pricing = {f.name: f for f in dataclasses.fields(REGISTRY["colgen"].Options)}["pricing"]
+    assert pricing.metadata["choices"] == ("auto", "mitm", "bnb")
 
 
 @pytest.mark.slow
@@ -187,7 +257,7 @@ def test_colgen_beyond_enumeration(d):
     ds = load(f"synthetic:n=200,d={d},seed=3")
     problem = QNNProblem(ds.X, ds.y, beta=1.0)
     result = solve(problem, "colgen", time_limit=300)
-    assert result.status == Status.OPTIMAL and result.info["relative_gap"] <= 1e-6
+    assert result.status == Status.OPTIMAL and result.report["relative_gap"] <= 1e-6
     cert = certify(problem, result)
     assert verify(cert).ok
     if d <= 30:

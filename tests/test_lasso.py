@@ -1,12 +1,16 @@
-"""certqnn.lasso.refit: min_a |Phi a - y|^2 / 2 + beta |a|_1 (math §3, §7)."""
+"""certqnn.lasso (refit, feature_sign) and certqnn.qp: min_a |Phi a - y|^2 / 2 + beta |a|_1 (math §3, §7)."""
 import itertools
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 
-from certqnn.lasso import caratheodory_reduce, refit
+from certqnn.errors import UnsupportedProblemError
+from certqnn.lasso import caratheodory_reduce, feature_sign, kkt_residual, refit
+from certqnn.losses import SquaredLoss
+from certqnn.qp import l1_qp
 from strategies import lasso_instances
 
 
@@ -161,3 +165,84 @@ def test_duplicate_atoms_split_weight_without_changing_the_value():
     doubled = refit(np.hstack([Phi, Phi]), y, beta)
     assert doubled.objective == pytest.approx(single.objective, rel=1e-10)
     np.testing.assert_allclose(doubled.alpha[:3] + doubled.alpha[3:], single.alpha, atol=1e-7)
+
+
+@settings(max_examples=60)
+@given(lasso_instances(max_n=10, max_m=6), st.integers(0, 2 ** 32 - 1), st.sampled_from([1e-3, 1.0, 1e3]))
+def test_warm_start_gives_the_cold_optimum(inst, seed, size):
+    """alpha0 only starts the feature-sign search: any start (dense, of any size, on dependent
+    atoms) ends at the same optimum value, and at a KKT point."""
+    Phi, y, beta = inst
+    alpha0 = size * np.random.default_rng(seed).standard_normal(Phi.shape[1])
+    cold, warm = refit(Phi, y, beta), refit(Phi, y, beta, alpha0=alpha0)
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-10, abs=1e-12)
+    assert warm.objective <= exact_reference(Phi, y, beta) + 1e-9 * max(1.0, abs(cold.objective))
+    assert_kkt(Phi, y, beta, warm.alpha)
+
+
+def test_warm_start_at_the_optimum_takes_no_step():
+    rng = np.random.default_rng(4)
+    Phi, y = rng.standard_normal((12, 6)), rng.standard_normal(12)
+    beta = 0.1 * float(np.max(np.abs(Phi.T @ y)))
+    G, c = Phi.T @ Phi, Phi.T @ y
+    a = feature_sign(G, c, beta)
+    assert kkt_residual(G, c, beta, a) <= 1e-12
+    np.testing.assert_array_equal(feature_sign(G, c, beta, a, max_steps=1), a)
+
+
+def test_alpha0_of_the_wrong_size_is_rejected():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError):
+        refit(rng.standard_normal((5, 3)), rng.standard_normal(5), 0.1, alpha0=np.zeros(4))
+
+
+def test_refit_needs_a_quadratic_loss_and_names_it():
+    class Other(SquaredLoss):
+        name = "other"
+
+        def quadratic(self, y):
+            return None
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(UnsupportedProblemError, match="'other'"):
+        refit(rng.standard_normal((5, 3)), rng.standard_normal(5), 0.1, Other())
+
+
+@settings(max_examples=20, deadline=None)
+@given(lasso_instances(max_n=12, max_m=8))
+def test_penalized_qp_agrees_with_feature_sign(inst):
+    Phi, y, beta = inst
+    G, c = Phi.T @ Phi, Phi.T @ y
+    a = l1_qp(G, c, beta)
+    assert lasso_objective(Phi, y, beta, a) == pytest.approx(refit(Phi, y, beta).objective, rel=1e-7, abs=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(lasso_instances(max_n=12, max_m=8), st.sampled_from([0.0, 0.5]), st.sampled_from([0.1, 0.5, 0.9]))
+def test_budgeted_qp_is_feasible_and_optimal(inst, weight, frac):
+    """min |Phi a - y|^2/2 + weight beta |a|_1 s.t. |a|_1 <= tau, tau a fraction of the unconstrained
+    l1 norm: the budget binds, and the point beats every feasible point of a 1-D family."""
+    Phi, y, beta = inst
+    G, c = Phi.T @ Phi, Phi.T @ y
+    penalty = weight * beta
+    free = l1_qp(G, c, penalty) if penalty > 0 else np.linalg.lstsq(Phi, y, rcond=None)[0]
+    tau = frac * float(np.abs(free).sum())
+    if tau <= 1e-8:
+        return
+    a = l1_qp(G, c, penalty, tau=tau, tol=1e-12)
+    assert np.abs(a).sum() <= tau * (1 + 1e-12)
+
+    def value(x):
+        r = Phi @ x - y
+        return 0.5 * r @ r + penalty * np.abs(x).sum()
+
+    # KKT of the budgeted problem: (G a - c)_j = -(penalty + lam) sign(a_j) on the support,
+    # |G a - c|_j <= penalty + lam off it, for one lam >= 0
+    g = G @ a - c
+    nz = np.abs(a) > 1e-9 * max(1.0, np.abs(a).max())
+    if nz.any():
+        lam = float(np.median(-g[nz] * np.sign(a[nz]))) - penalty
+        scale = max(1.0, float(np.abs(c).max()))
+        assert lam >= -1e-6 * scale
+        assert np.all(np.abs(g[~nz]) <= penalty + lam + 1e-6 * scale)
+        assert value(a) <= value(free * (tau / np.abs(free).sum())) + 1e-9 * max(1.0, value(a))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from certqnn.activations import Polynomial
-from certqnn.backends.rounding import block_report, grothendieck_samples, one_flip_search, unit_diagonal
+from certqnn.rounding import block_report, grothendieck_samples, one_flip_search, unit_diagonal
 from certqnn.backends.sdp import lifted_features, smat, svec
 from certqnn.lifting import apply_lifted, lifted_point, neuron_outputs, q_matrix
 from certqnn.pricing import quadratic_value

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certqnn import Certificate, Levels, Polynomial, QNNProblem, QuantizedNetwork, certify, solve, verify
-from certqnn.backends.rounding import grothendieck_samples, unit_diagonal
+from certqnn.rounding import grothendieck_samples, unit_diagonal
 from certqnn.cli import main as cli_main
 from certqnn.lifting import apply_lifted, lifted_point, neuron_outputs, q_matrix
 from certqnn.losses import Loss, SquaredLoss

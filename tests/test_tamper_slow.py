@@ -280,6 +280,8 @@ def op_network(doc, what, i, j):
     U, alpha = net["U"], net["alpha"]
     m = len(alpha)
     d = len(U)
+    if any(not isinstance(row, list) or len(row) != m for row in U):
+        return          # already malformed (e.g. a grafted U of another width): leave it to the verifier
     levels = doc["problem"]["levels"]
     if what == "add":
         col = [levels[(i >> k) % len(levels)] for k in range(d)]

@@ -33,7 +33,7 @@ def test_separation_finds_a_violated_cut():
 def test_shor_le_strengthened_le_optimum(problem):
     opt = brute_force_optimum(problem).value
     shor = certify(problem, solve(problem, "sdp", rounding=False, eps=1e-7))
-    result = solve(problem, "sdp", cuts="triangle", rounding_time=1, eps=1e-7, cut_tol=1e-5)
+    result = solve(problem, "sdp", cuts="triangle", pricing_rounds=5, eps=1e-7, cut_tol=1e-5)
     strong = certify(problem, result)
     tol = 1e-6 * max(1.0, abs(opt))
     assert strong.lower_bound <= opt + tol
@@ -49,7 +49,7 @@ def _cert_with_cuts():
 
     d = load("synthetic:n=40,d=8,seed=1")
     problem = QNNProblem(d.X, d.y, beta=1.0)
-    cert = certify(problem, solve(problem, "sdp", cuts="triangle", rounding_time=1))
+    cert = certify(problem, solve(problem, "sdp", cuts="triangle", pricing_rounds=5))
     assert cert.cuts_plus is not None or cert.cuts_minus is not None
     return cert
 

@@ -35,7 +35,7 @@ class Refit(NamedTuple):
 def refit_network(problem: QNNProblem, S: np.ndarray, priority: np.ndarray | None = None) -> Refit:
     """alpha refit exactly on J over the atoms S (p, m) (at most REFIT_MAX_ATOMS of them: those with
     the largest `priority` (m,), e.g. |final FW weight|), pruned to problem.width when set."""
-    from ..backends.rounding import network_from_atoms     # lazy: the backends package imports fw
+    from ..rounding import network_from_atoms
 
     Xb = problem.binary_design()
     act, y, loss = problem.activation, problem.y, problem.loss

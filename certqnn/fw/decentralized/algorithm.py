@@ -242,7 +242,7 @@ def warm_budget(st: Setup, comm: Communicator, agents: dict[int, AgentState], ta
     small network S, alpha whose objective J bounds p*. Then steps.tau_bound(J, w^T t, |w|^2, rho,
     beta) >= |alpha*|_1, which tends to |alpha*|_1 as the network improves (rho -> beta).
     Returns (J, tau). Needs the quadratic loss model (st.kappa, agent targets)."""
-    from ...lasso import _feature_sign
+    from ...lasso import feature_sign
 
     act, loss, pk, beta = st.act, st.loss, st.pk, st.beta
     S = np.zeros((pk.n - 1, 0))
@@ -271,7 +271,7 @@ def warm_budget(st: Setup, comm: Communicator, agents: dict[int, AgentState], ta
         tot = np.sum(comm.allgather(local), axis=0)
         m = S.shape[1]
         # kappa/2 |Phi a - t|^2 + beta |a|_1 = kappa (a^T G a/2 - c^T a + beta/kappa |a|_1) + const
-        alpha = _feature_sign(tot[:m * m].reshape(m, m), tot[m * m:], beta / st.kappa, np.append(alpha, 0.0))
+        alpha = feature_sign(tot[:m * m].reshape(m, m), tot[m * m:], beta / st.kappa, np.append(alpha, 0.0))
     return best_J, best_tau
 
 

@@ -1,14 +1,20 @@
-"""From the SDP solution to a quantized network (math §7): Grothendieck sampling of neurons,
-exact alpha refit (the restricted Lasso of math §3), optional 1-flip local search, pruning."""
+"""From a relaxation's solution to a quantized network (docs/math.md §7): Grothendieck sampling of
+neurons, exact alpha refit (the restricted Lasso of docs/math.md §3), heuristic column generation by
+local search, and the one width-pruning path (prune_to_width) every backend uses.
+
+Every budget here is counted in work (samples, pricing rounds, local-search starts), so a seed
+fixes the network; the only wall-clock stop is a deadline derived from the user's time limit."""
 from __future__ import annotations
+
 
 import numpy as np
 
-from ..lasso import refit
-from ..lifting import neuron_outputs, q_matrix
-from ..network import QuantizedNetwork
-from ..pricing import one_flip_ascent, quadratic_value
-from ..problem import QNNProblem
+from .column_generation import Budget, LocalSearchPricer, column_generation
+from .lasso import refit
+from .lifting import neuron_outputs, q_matrix
+from .network import QuantizedNetwork
+from .pricing import one_flip_ascent, quadratic_value
+from .problem import QNNProblem
 
 
 def unit_diagonal(Z: np.ndarray) -> np.ndarray | None:
@@ -48,7 +54,7 @@ def grothendieck_samples(Zh: np.ndarray, k: int, rng: np.random.Generator) -> np
 
 def one_flip_search(Q: np.ndarray, S: np.ndarray, maximize: bool, max_sweeps: int = 1000) -> np.ndarray:
     """Greedy 1-flip ascent of +-u~^T Q u~ for each column of S (p, k); returns improved copy
-    (oracles.one_flip_ascent on Q or -Q)."""
+    (pricing.one_flip_ascent on Q or -Q)."""
     return one_flip_ascent(Q if maximize else -Q, S, max_sweeps=max_sweeps)
 
 
@@ -76,48 +82,26 @@ def screen(Q: np.ndarray, S: np.ndarray, keep: int) -> np.ndarray:
 
 
 def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, rounds: int = 200,
-                       seeds_per_round: int = 16, rng: np.random.Generator | None = None,
-                       max_new: int = 64, time_budget: float = 30.0):
-    """Heuristic column generation: refit, then local-search new neurons against Q(w) of the
-    residual and add the most violated ones while the objective improves (at most `rounds`
-    rounds and about `time_budget` seconds). Returns (S, alpha, objective)."""
-    import time
-
-    deadline = time.perf_counter() + time_budget
-    rng = rng or np.random.default_rng(0)
-    act, y, beta, loss = problem.activation, problem.y, problem.beta, problem.loss
-    from ..progress import progress
-
-    S, sol = _refit_atoms(problem, Xb, S)
-    bar = progress(desc="rounding: local-search pricing", unit="round")
-    for _ in range(rounds):
-        bar.set_postfix(objective=f"{sol.objective:.6g}", neurons=int(np.count_nonzero(sol.alpha)), refresh=False)
-        bar.update()
-        if time.perf_counter() > deadline:
-            break
-        w = loss.gradient(neuron_outputs(Xb, act, S) @ sol.alpha, y)
-        Q = q_matrix(Xb, act, w)
-        starts = np.hstack([S, np.where(rng.random((S.shape[0], seeds_per_round)) < 0.5, -1.0, 1.0)])
-        found = np.hstack([one_flip_search(Q, starts, maximize=True), one_flip_search(Q, starts, maximize=False)])
-        vals = np.abs(quadratic_value(Q, found))
-        found = found[:, vals > beta * (1 + 1e-9)]
-        known = {tuple(c) for c in S.T}
-        new = [c for c in np.unique(found.T, axis=0) if tuple(c) not in known] if found.size else []
-        if not new:
-            break
-        new = screen(Q, np.array(new).T, max_new).T
-        S_new, sol_new = _refit_atoms(problem, Xb, np.hstack([S[:, sol.alpha != 0], np.array(new).T]))
-        if sol_new.objective >= sol.objective - 1e-12 * abs(sol.objective):
-            break
-        S, sol = S_new, sol_new
-    bar.close()
-    keep = sol.alpha != 0
-    return S[:, keep], sol.alpha[keep], sol.objective
+                       starts_per_round: int = 16, rng: np.random.Generator | None = None,
+                       max_new: int = 64, deadline: float | None = None):
+    """Heuristic column generation (certqnn.column_generation with the local-search pricer only):
+    the exact Lasso over the atoms S (p, k), then local-search new neurons against Q(w) of the
+    residual and add the `max_new` most violated ones per round, while the objective improves.
+    Work budget: at most `rounds` rounds of `starts_per_round` random local-search starts (plus
+    starts from the current atoms); deadline: time.perf_counter() instant from the user's time
+    limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the reason the
+    loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
+    pricer = LocalSearchPricer(restarts=starts_per_round, rng=rng if rng is not None else np.random.default_rng(0))
+    budget = Budget(max_rounds=rounds, per_round=max_new, min_decrease=1e-12, deadline=deadline)
+    run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=np.unique(np.asarray(S, float).T, axis=0).T,
+                            Xb=Xb, desc="rounding: local-search pricing")
+    return run.S, run.alpha, run.objective, run.stop
 
 
 def prune_to_width(problem: QNNProblem, S: np.ndarray, alpha: np.ndarray) -> QuantizedNetwork:
-    """Greedy removal of the neuron with the smallest |alpha_j| |phi_j| and refit, until at most
-    problem.width neurons remain. S: (p, k) +-1 binary neurons, alpha: (k,)."""
+    """Greedy removal of the neuron with the smallest |alpha_j| |phi_j| and exact refit (warm started
+    from the remaining weights), until at most problem.width neurons remain. S: (p, k) +-1 binary
+    neurons, alpha: (k,). The one width-pruning path: every backend goes through it."""
     Xb = problem.binary_design()
     m = problem.width
     S = np.asarray(S, float)
@@ -126,7 +110,8 @@ def prune_to_width(problem: QNNProblem, S: np.ndarray, alpha: np.ndarray) -> Qua
         Phi = neuron_outputs(Xb, problem.activation, S)
         drop = int(np.argmin(np.abs(alpha) * np.linalg.norm(Phi, axis=0)))
         S = np.delete(S, drop, axis=1)
-        sol = refit(np.delete(Phi, drop, axis=1), problem.y, problem.beta, problem.loss)
+        sol = refit(np.delete(Phi, drop, axis=1), problem.y, problem.beta, problem.loss,
+                    alpha0=np.delete(alpha, drop))
         keep = sol.alpha != 0
         S, alpha = S[:, keep], sol.alpha[keep]
     return QuantizedNetwork(problem.levels.collapse(S), alpha)
@@ -134,10 +119,13 @@ def prune_to_width(problem: QNNProblem, S: np.ndarray, alpha: np.ndarray) -> Qua
 
 def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_minus: np.ndarray,
                      w: np.ndarray, samples: int = 64, local_search: bool = True, seed: int = 0,
-                     max_candidates: int = 128, time_budget: float = 30.0):
+                     max_candidates: int = 128, pricing_rounds: int = 200, starts_per_round: int = 16,
+                     deadline: float | None = None):
     """Sample neurons from both lifted blocks, keep the `max_candidates` most correlated with the
-    SDP's dual vector w, refit alpha exactly, improve by local-search pricing for about
-    `time_budget` seconds. Returns (network, info)."""
+    SDP's dual vector w, refit alpha exactly, improve by local-search pricing (at most
+    `pricing_rounds` rounds of `starts_per_round` random starts; see improve_by_pricing).
+    deadline: time.perf_counter() instant from the user's time limit, or None.
+    Returns (network, info)."""
     rng = np.random.default_rng(seed)
     act = problem.activation
     Q = q_matrix(Xb, act, w)
@@ -161,9 +149,12 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_
     info["candidates"] = int(np.unique(S.T, axis=0).shape[0])
     S = screen(Q, S, max_candidates)
     if local_search:
-        S, alpha, _ = improve_by_pricing(problem, Xb, S, rng=rng, time_budget=time_budget)
+        S, alpha, _, info["pricing_stop"] = improve_by_pricing(problem, Xb, S, rounds=pricing_rounds,
+                                                               starts_per_round=starts_per_round, rng=rng,
+                                                               deadline=deadline)
     else:
         S, sol = _refit_atoms(problem, Xb, S)
         keep = sol.alpha != 0
         S, alpha = S[:, keep], sol.alpha[keep]
+    info["unconstrained_support"] = int(np.count_nonzero(alpha))
     return network_from_atoms(problem, S, alpha), info

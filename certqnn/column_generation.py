@@ -1,0 +1,382 @@
+"""One column-generation loop (docs/math.md §3, §9): a restricted master, a list of pricers, a budget.
+
+Restricted master: the Lasso of docs/math.md §3 over a working set of atoms phi_u = sigma(Xb u),
+solved exactly by feature-sign search and warm started round to round. Its gradient
+w = grad L(y_hat) prices every atom: |phi_u^T w| = |u~^T Q(w) u~| > beta means u improves the
+master. Pricers are tried in order each round until one returns a violator:
+
+* LocalSearchPricer: 1-flip local search from the current atoms and random points (cheap, finds
+  violators but proves nothing);
+* ExactPricer: meet in the middle or branch and bound (certqnn.pricing.max_abs_quadratic); it
+  also returns the exact rho(w) = max_u |phi_u^T w|, or a certified upper bound on it when the
+  user's deadline cuts the search.
+
+With a certified bound rho_bar >= rho(w) the scaling lemma (docs/math.md §4) gives a lower bound
+on p*_inf, and the loop stops when the certified relative gap is <= tol, when no pricer finds a
+new violator, or when the work budget (rounds, pricer calls) is spent. Work budgets make runs
+reproducible; the only wall-clock stop is the deadline from the user's time limit, and the run
+says when it fired.
+"""
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from .gaps import dual_lower_bound, relative_gap
+from .lasso import caratheodory_reduce, feature_sign, quadratic_model
+from .lifting import neuron_outputs, q_matrix
+from .pricing import blas_single_thread, max_abs_quadratic, one_flip_ascent, quadratic_value
+from .problem import QNNProblem
+from .progress import progress
+
+
+# -- the restricted master --------------------------------------------------------------------
+class RestrictedMaster:
+    """The Lasso over a working set of atoms, kept between rounds (docs/math.md §3).
+
+    With the loss's quadratic model L(v) = kappa/2 |v - t|^2 + const the master is
+    min a^T G a / 2 - c^T a + beta |a|_1 with G = kappa Phi^T Phi, c = kappa Phi^T t.
+    S: (p, m) +-1 atoms (canonical sign u_1 = +1 when sigma is even); Phi: (n, m) = sigma(Xb S);
+    G: (m, m); c: (m,); alpha: (m,) the current (optimal) coefficients.
+    """
+
+    def __init__(self, Xb: np.ndarray, problem: QNNProblem):
+        self.Xb, self.act, self.y, self.beta = Xb, problem.activation, problem.y, problem.beta
+        self.loss = problem.loss
+        self.kappa, self.t = quadratic_model(problem.loss, problem.y)
+        self.even = problem.activation.is_even
+        p, n = Xb.shape[1], Xb.shape[0]
+        self.S = np.zeros((p, 0))
+        self.Phi = np.zeros((n, 0))
+        self.G = np.zeros((0, 0))
+        self.c = np.zeros(0)
+        self.alpha = np.zeros(0)
+        self._keys: set[bytes] = set()
+
+    def canonical(self, S: np.ndarray) -> np.ndarray:
+        S = np.asarray(S, float).reshape(self.Xb.shape[1], -1)
+        return S * np.where(S[:1] < 0, -1.0, 1.0) if self.even and S.shape[0] else S
+
+    def add(self, S_new: np.ndarray) -> int:
+        """Add the atoms (p, k) not yet in the working set, with weight 0; returns how many were new."""
+        S_new = self.canonical(S_new)
+        fresh, cols = set(), []
+        for j, col in enumerate(S_new.T):
+            key = col.astype(np.int8).tobytes()
+            if key not in self._keys and key not in fresh:
+                fresh.add(key)
+                cols.append(j)
+        if not cols:
+            return 0
+        self._keys |= fresh
+        S_new = S_new[:, cols]
+        P_new = neuron_outputs(self.Xb, self.act, S_new)
+        cross = self.kappa * (self.Phi.T @ P_new)
+        self.G = np.block([[self.G, cross], [cross.T, self.kappa * (P_new.T @ P_new)]])
+        self.S = np.hstack([self.S, S_new])
+        self.Phi = np.hstack([self.Phi, P_new])
+        self.c = np.concatenate([self.c, self.kappa * (P_new.T @ self.t)])
+        self.alpha = np.concatenate([self.alpha, np.zeros(len(cols))])
+        return len(cols)
+
+    def add_best(self, cand: np.ndarray, values: np.ndarray, k: int) -> int:
+        """Add at most k new atoms among the candidates (p, j), largest values (j,) first."""
+        if cand.size == 0 or k <= 0:
+            return 0
+        order = np.argsort(-np.asarray(values), kind="stable")
+        cand = self.canonical(cand[:, order])
+        _, first = np.unique(cand.T, axis=0, return_index=True)
+        cand = cand[:, np.sort(first)]
+        new = [j for j, col in enumerate(cand.T) if col.astype(np.int8).tobytes() not in self._keys][:k]
+        return self.add(cand[:, new]) if new else 0
+
+    def keep(self, mask: np.ndarray):
+        """Keep the atoms in mask (m,) and every atom with a nonzero weight."""
+        mask = np.asarray(mask, bool) | (self.alpha != 0)
+        self.S, self.Phi, self.c, self.alpha = self.S[:, mask], self.Phi[:, mask], self.c[mask], self.alpha[mask]
+        self.G = self.G[np.ix_(mask, mask)]
+        self._keys = {col.astype(np.int8).tobytes() for col in self.S.T}
+
+    def trim(self, Q: np.ndarray, max_atoms: int):
+        """Drop unused atoms far from the dual constraint (they rarely return) and cap the set at
+        max_atoms; violators (|u~^T Q u~| > beta) are never dropped, they would only be found again."""
+        score = np.abs(quadratic_value(Q, self.S)) / self.beta
+        keep = score >= 0.5
+        if keep.sum() > max_atoms:
+            cut = min(np.sort(score)[-max_atoms], 1.0)
+            keep &= score >= cut
+        self.keep(keep)
+
+    def solve(self) -> float:
+        """Re-optimise alpha from the previous one; returns J = L(Phi alpha) + beta |alpha|_1."""
+        self.alpha = feature_sign(self.G, self.c, self.beta, self.alpha)
+        return self.objective()
+
+    def prediction(self) -> np.ndarray:
+        nz = np.flatnonzero(self.alpha)
+        return self.Phi[:, nz] @ self.alpha[nz]
+
+    def gradient(self) -> np.ndarray:
+        """w = grad L(y_hat), shape (n,): the dual point of the master (docs/math.md §4)."""
+        return self.loss.gradient(self.prediction(), self.y)
+
+    def objective(self, alpha: np.ndarray | None = None) -> float:
+        a = self.alpha if alpha is None else alpha
+        nz = np.flatnonzero(a)
+        return self.loss.value(self.Phi[:, nz] @ a[nz], self.y) + self.beta * float(np.abs(a).sum())
+
+
+# -- pricers ----------------------------------------------------------------------------------
+@dataclass
+class PricingState:
+    """What a pricer may use besides Q(w). atoms: (p, k) the master's atoms with nonzero weight
+    (search starts); level: a violator has |u~^T Q u~| > level; top: atoms wanted per side;
+    even: sigma is even (u and -u are the same atom); deadline: time.perf_counter() instant or None."""
+
+    atoms: np.ndarray
+    level: float
+    top: int
+    even: bool
+    deadline: float | None = None
+
+
+@dataclass
+class Pricing:
+    """A pricer's answer. atoms: (p, k) candidates, values: (k,) their |u~^T Q u~|.
+    Exact pricers also give rho (the largest value found) and rho_upper_bound >= max_u |u~^T Q u~|
+    (certified); complete is False when the deadline cut the search (the bound is still valid)."""
+
+    atoms: np.ndarray
+    values: np.ndarray
+    rho: float = math.nan
+    rho_upper_bound: float = math.inf
+    complete: bool = True
+    nodes: int = 0
+
+
+class Pricer(ABC):
+    """Finds atoms that violate the dual constraint |u~^T Q(w) u~| <= beta. exact: the answer
+    carries a certified rho_upper_bound."""
+
+    name: ClassVar[str] = ""
+    exact: ClassVar[bool] = False
+
+    @abstractmethod
+    def price(self, Q: np.ndarray, state: PricingState) -> Pricing:
+        """Q: (p+1, p+1) = Q(w)."""
+
+
+class LocalSearchPricer(Pricer):
+    """1-flip local search of +-u~^T Q u~ from the master's atoms, their random 2-flip neighbours
+    and `restarts` random points (pricing.one_flip_ascent); returns every local optimum above the
+    level. Work per call: (2 k + restarts) ascents, k = the number of atoms."""
+
+    name = "local_search"
+
+    def __init__(self, restarts: int = 64, rng: np.random.Generator | None = None):
+        self.restarts = restarts
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+
+    def price(self, Q, state):
+        rng = self.rng
+        p = Q.shape[0] - 1
+        starts = state.atoms
+        cols = [np.where(rng.random((p, self.restarts)) < 0.5, -1.0, 1.0)]
+        if starts.size:
+            cols.append(starts)
+            kick = starts.copy()                        # escape the current atoms' basins
+            idx = rng.integers(0, p, size=(2, starts.shape[1]))
+            kick[idx[0], np.arange(starts.shape[1])] *= -1
+            kick[idx[1], np.arange(starts.shape[1])] *= -1
+            cols.append(kick)
+        S0 = np.hstack(cols)
+        F = np.hstack([one_flip_ascent(Q, S0), one_flip_ascent(-Q, S0)])
+        vals = np.abs(quadratic_value(Q, F))
+        hit = vals > state.level
+        return Pricing(F[:, hit], vals[hit])
+
+
+class ExactPricer(Pricer):
+    """max_u |u~^T Q u~| exactly (pricing.max_abs_quadratic): method "mitm" (meet in the middle,
+    2^p work), "bnb" (branch and bound, stops at the deadline with a certified bound) or "auto"."""
+
+    name = "exact"
+    exact = True
+
+    def __init__(self, method: str = "auto"):
+        self.method = method
+
+    def price(self, Q, state):
+        remaining = None if state.deadline is None else max(0.0, state.deadline - time.perf_counter())
+        ext = max_abs_quadratic(Q, state.even, method=self.method, time_limit=remaining, starts=state.atoms,
+                                top=state.top, threshold=state.level)
+        C = np.hstack([ext.argmax, ext.argmin])
+        cv = np.abs(quadratic_value(Q, C))
+        hit = cv > state.level
+        return Pricing(C[:, hit], cv[hit], ext.rho, ext.rho_upper_bound,
+                       complete=bool(ext.exact or ext.rho_upper_bound <= state.level), nodes=ext.nodes)
+
+
+# -- the loop ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Budget:
+    """Work limits (a run depends only on these and the pricers' seeds) and the user's deadline.
+
+    max_rounds: master solves; per_round: atoms added per round; max_atoms: working-set cap;
+    max_pricings: pricer calls (None: no limit); min_decrease: stop when a round lowers the
+    objective by less than this fraction (heuristic runs, where no gap can be certified);
+    deadline: a time.perf_counter() instant derived from the user's time_limit, or None."""
+
+    max_rounds: int = 1000
+    per_round: int = 64
+    max_atoms: int = 1500
+    max_pricings: int | None = None
+    min_decrease: float | None = None
+    deadline: float | None = None
+
+
+STOPS = ("converged", "no_violator", "budget", "stalled", "time_limit")
+
+
+@dataclass
+class ColumnGenerationRun:
+    """What column_generation returns.
+
+    S: (p, k) atoms with nonzero weight, alpha: (k,) their weights (Carathéodory-reduced);
+    objective: J at (S, alpha); w: (n,) the master's gradient at the last solve; rho: the exact
+    max |phi_u^T w| found for that w (nan if it was not priced exactly); rho_upper_bound: a
+    certified bound on it (inf if none); lower_bound: the scaling-lemma bound from it (None if
+    none); best_lower_bound: the best such bound over all rounds; relative_gap: of objective and
+    lower_bound; stop: one of STOPS; working_set: atoms in the master at the end; stats: work counts.
+    """
+
+    S: np.ndarray
+    alpha: np.ndarray
+    objective: float
+    w: np.ndarray
+    rho: float
+    rho_upper_bound: float
+    lower_bound: float | None
+    best_lower_bound: float | None
+    relative_gap: float
+    stop: str
+    rounds: int
+    working_set: int
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def time_limit_hit(self) -> bool:
+        return self.stop == "time_limit"
+
+
+def _expired(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
+
+
+def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget = Budget(), tol: float = 1e-6,
+                      atoms0: np.ndarray | None = None, Xb: np.ndarray | None = None,
+                      desc: str = "column generation") -> ColumnGenerationRun:
+    """Solve the Lasso over all 2^p atoms (p*_inf, docs/math.md §3) by column generation.
+
+    pricers: tried in order each round until one returns a new violator (cheap ones first); an
+    exact pricer's rho bound gives the certified gap that stops the loop at <= tol. atoms0:
+    (p, k) initial working set (default empty). Xb: problem.binary_design() when already built.
+    A violator must beat beta by a relative 0.1 tol, so the loop cannot chase rounding noise."""
+    Xb = problem.binary_design() if Xb is None else Xb
+    act, y, beta, loss = problem.activation, problem.y, problem.beta, problem.loss
+    level = beta * (1.0 + 0.1 * tol)
+    master = RestrictedMaster(Xb, problem)
+    if atoms0 is not None and np.size(atoms0):
+        master.add(atoms0)
+    stats = {"pricing_calls": 0, "exact_pricing_calls": 0, "exact_pricing_seconds": 0.0,
+             "heuristic_pricing_seconds": 0.0, "master_seconds": 0.0, "bnb_nodes": 0}
+    best_lb, stop, rounds = -math.inf, "budget", 0
+    rho, rho_ub, prev = math.nan, math.inf, math.inf
+    w = master.gradient()
+    with blas_single_thread(), progress(total=None, desc=desc, unit="round") as bar:
+        for rounds in range(1, budget.max_rounds + 1):
+            t0 = time.perf_counter()
+            obj = master.solve()
+            stats["master_seconds"] += time.perf_counter() - t0
+            w = master.gradient()
+            Q = q_matrix(Xb, act, w)
+            rho, rho_ub = math.nan, math.inf
+            bar.set_postfix(J=f"{obj:.8g}", atoms=master.S.shape[1], refresh=False)
+            bar.update()
+            if _expired(budget.deadline):
+                stop = "time_limit"
+                break
+            if budget.min_decrease is not None and prev - obj <= budget.min_decrease * abs(prev):
+                stop = "stalled"
+                break
+            prev = obj
+            state = PricingState(master.S[:, master.alpha != 0], level, budget.per_round, act.is_even, budget.deadline)
+            added, stop = 0, None
+            for pricer in pricers:
+                if budget.max_pricings is not None and stats["pricing_calls"] >= budget.max_pricings:
+                    stop = "budget"
+                    break
+                t0 = time.perf_counter()
+                out = pricer.price(Q, state)
+                seconds = time.perf_counter() - t0
+                stats["pricing_calls"] += 1
+                if pricer.exact:
+                    stats["exact_pricing_calls"] += 1
+                    stats["exact_pricing_seconds"] += seconds
+                    stats["bnb_nodes"] += out.nodes
+                    rho, rho_ub = out.rho, out.rho_upper_bound
+                    lb = dual_lower_bound(loss, w, y, rho_ub, beta)
+                    best_lb = max(best_lb, lb)
+                    bar.set_postfix(J=f"{obj:.8g}", rel_gap=f"{relative_gap(obj, lb):.2e}",
+                                    atoms=master.S.shape[1], refresh=False)
+                    if relative_gap(obj, lb) <= tol:
+                        stop = "converged"
+                        break
+                    if not out.complete:
+                        stop = "time_limit"             # the deadline cut the exact search
+                        break
+                else:
+                    stats["heuristic_pricing_seconds"] += seconds
+                added = master.add_best(out.atoms, out.values, budget.per_round)
+                if added:
+                    break
+            if stop is not None:
+                break
+            if not added:
+                stop = "no_violator"                    # every violator is in already: as accurate as it gets
+                break
+            master.trim(Q, budget.max_atoms)
+            if _expired(budget.deadline):
+                stop = "time_limit"
+                break
+        else:
+            stop = "budget"
+    return _finish(master, w, rho, rho_ub, best_lb, stop, rounds, stats, loss, y, beta)
+
+
+def _finish(master, w, rho, rho_ub, best_lb, stop, rounds, stats, loss, y, beta) -> ColumnGenerationRun:
+    used = master.alpha != 0
+    S, alpha = master.S[:, used], master.alpha[used]
+    obj = master.objective()
+    if alpha.size > 1:
+        # same prediction and l1 norm on fewer atoms (docs/math.md §1); kept only if J does not move
+        reduced = caratheodory_reduce(master.Phi[:, used], alpha)
+        value = master.objective(_embed(reduced, used))
+        if value <= obj + 1e-13 * max(1.0, abs(obj)):
+            keep = reduced != 0
+            S, alpha, obj = S[:, keep], reduced[keep], value
+    lb = dual_lower_bound(loss, w, y, rho_ub, beta) if math.isfinite(rho_ub) else None
+    return ColumnGenerationRun(S, alpha, obj, w, rho, rho_ub, lb, best_lb if math.isfinite(best_lb) else None,
+                               relative_gap(obj, lb) if lb is not None else math.inf, stop, rounds,
+                               int(master.S.shape[1]), stats)
+
+
+def _embed(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = np.zeros(mask.shape[0])
+    out[mask] = values
+    return out
