@@ -76,7 +76,7 @@ def _worker(kind, n, d, beta, backend, cap, queue):
     t_solve = time.perf_counter() - t0
     cert = certify(problem, result)
     t_cert = time.perf_counter() - t0 - t_solve
-    facts = result.report or result.info      # converted backends report their facts in result.report
+    facts = result.report
     queue.put({"status": str(result.status), "solve": t_solve, "certify": t_cert,
                "claimed_gap": facts.get("relative_gap"), "ub": cert.upper_bound, "lb": cert.lower_bound,
                "cert_gap": cert.relative_gap, "verified": verify(cert).ok, "rho_by": cert.rho_certified_by,

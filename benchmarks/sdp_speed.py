@@ -195,7 +195,7 @@ def scs_breakdown(problem, eps, linear_solver):
     """Time certqnn's own ScsEngine.build, SCS setup (normalisation + KKT factorisation) and the
     iterations, with SCS's internal lin-sys / cone timers."""
     import scs
-    from certqnn.backends.sdp import ScsEngine
+    from certqnn.shor import ScsEngine
 
     Xb = problem.binary_design()
     form = ScsEngine.choose_form(Xb.shape[0], Xb.shape[1] + 1)   # the formulation certqnn uses
@@ -222,7 +222,7 @@ def gram_form_data(problem):
     Z^±_kk = t^±, two PSD cones. Same feasible set and optimum as ScsEngine.build."""
     import numpy as np
     import scipy.sparse as sp
-    from certqnn.backends.sdp import lifted_features, svec_layout
+    from certqnn.shor.svec import lifted_features, svec_layout
 
     Xb, y, beta = problem.binary_design(), problem.y, problem.beta
     p = Xb.shape[1]
@@ -256,7 +256,8 @@ def run_proposal(problem, eps, linear_solver):
     import numpy as np
     import scs
     import certqnn
-    from certqnn.backends.sdp import dual_diagonal, smat
+    from certqnn.shor import dual_diagonal
+    from certqnn.shor.svec import smat
     from certqnn.lifting import apply_lifted, q_matrix
     from certqnn.network import QuantizedNetwork
     from certqnn.result import DualData, Result, Status

@@ -1,4 +1,4 @@
-"""Polynomial activations sigma(t) = a t^2 + b t + c (math §1)."""
+"""Polynomial activations sigma(t) = a t^2 + b t + c (docs/math.md §1)."""
 from __future__ import annotations
 
 import math
@@ -36,7 +36,7 @@ class Polynomial:
 
     @property
     def is_even(self) -> bool:
-        """True when sigma(t) = sigma(-t), so neurons u and -u are the same atom (math §3)."""
+        """True when sigma(t) = sigma(-t), so neurons u and -u are the same atom (docs/math.md §3)."""
         return self.b == 0.0
 
     def as_list(self) -> list[float]:

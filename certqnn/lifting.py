@@ -1,4 +1,4 @@
-"""The semidefinite lifting of math §5, on a binary design Xb of shape (n, p) (p = d*B).
+"""The semidefinite lifting of docs/math.md §5, on a binary design Xb of shape (n, p) (p = d*B).
 
 u~ = (u, 1) in R^{p+1};  M(x) = [[a x x^T, (b/2) x], [(b/2) x^T, c]];
 sigma(x^T u) = <M(x), u~ u~^T>;  A(Z)_i = <M(x_i), Z>;  Q(w) = A^*(w) = sum_i w_i M(x_i).

@@ -15,6 +15,7 @@ EXACT_LMO_AUTO_MAX_DIM = 22        # Frank-Wolfe lmo "auto": exact pricing up to
 VERIFY_EXACT_MAX_DIM = 32          # verify enumerates rho up to 2^31 (even sigma) evaluations, ~4 s here
 CERTIFY_EXACT_RHO_MAX_DIM = 20     # certify() enumerates rho itself up to here when no PSD certificate is given
 CERTIFY_PREFER_EXACT_DIM = 16      # ... and prefers enumeration to the Shor certificate up to here
+EXACT_OBJECTIVE_MAX_WORK = 20_000_000  # verify recomputes J exactly (rationals) when n*d*m is at most this
 
 # -- relaxations and column generation -------------------------------------------------------
 SDP_MAX_BLOCK = 400                # (p+1) x (p+1) PSD blocks; beyond this dense interior solves take hours

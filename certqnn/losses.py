@@ -63,6 +63,11 @@ class Loss(ABC):
         """A float >= L(v) for every v with |v_i - yhat_i| <= err_i, including this routine's own
         rounding errors. yhat, err, y: (n,)."""
 
+    def exact_value(self, yhat: list[Fraction], y: np.ndarray) -> Fraction | None:
+        """L(yhat) in exact rational arithmetic for rational outputs yhat (n,), or None when the loss
+        has no rational closed form (the verifier then relies on value_upper_bound alone)."""
+        return None
+
     @abstractmethod
     def certified_dual_value(self, w: np.ndarray, y: np.ndarray, s: float) -> float | None:
         """A float <= -L*(s w) computed in exact rational arithmetic (then rounded down), or None
@@ -103,6 +108,9 @@ class SquaredLoss(Loss):
         bound_r = np.abs(r) + er                               # >= |v_i - y_i|
         half_sq = 0.5 * float(bound_r @ bound_r)
         return up(half_sq * (1 + gamma(len(r) + 3)))
+
+    def exact_value(self, yhat, y):
+        return sum(((v - Fraction(t)) ** 2 for v, t in zip(yhat, np.asarray(y, float).tolist())), Fraction(0)) / 2
 
     def certified_dual_value(self, w, y, s):
         fs = Fraction(s)

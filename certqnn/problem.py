@@ -111,7 +111,7 @@ class QNNProblem:
     def d(self) -> int:
         return self.X.shape[1]
 
-    # -- math §2: the exact binary reduction -------------------------------------------------
+    # -- docs/math.md §2: the exact binary reduction -----------------------------------------
     @property
     def binary_dim(self) -> int:
         """d*B: the number of +-1 variables per neuron after the reduction."""
@@ -122,7 +122,7 @@ class QNNProblem:
         return self.levels.expand(self.X)
 
     def to_binary(self) -> "QNNProblem":
-        """The equivalent binary-weight problem on the expanded design (math §2)."""
+        """The equivalent binary-weight problem on the expanded design (docs/math.md §2)."""
         return QNNProblem(self.binary_design(), self.y, self.activation, Levels("binary"), self.loss, self.beta, self.width)
 
     # -- objective ---------------------------------------------------------------------------

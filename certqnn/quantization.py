@@ -1,4 +1,4 @@
-"""Quantization level sets and their exact reduction to binary weights (math §2).
+"""Quantization level sets and their exact reduction to binary weights (docs/math.md §2).
 
 Every supported set has the form  Q = { sum_l c_l s_l : s in {-1,+1}^B }:
   binary   {-1, +1}                     c = (1,)
@@ -151,5 +151,5 @@ class Levels:
         raise InvalidProblemError(
             "levels",
             f"{values.tolist()} is not a binary, ternary or uniform odd k-bit grid (times a scale); "
-            "these are the sets with an exact binary reduction (math §2)",
+            "these are the sets with an exact binary reduction (docs/math.md §2)",
         )

@@ -23,7 +23,7 @@ class Status(str, Enum):
 
 @dataclass
 class DualData:
-    """Dual point for the certificate (math §4-5).
+    """Dual point for the certificate (docs/math.md §4-5).
 
     w: (n,) dual vector; z_plus: (p+1,) with Diag(z_plus) - sum mu_plus E_T - Q(w) >= 0 claimed;
     z_minus: (p+1,) with Diag(z_minus) - sum mu_minus E_T + Q(w) >= 0 claimed (None when rho is
@@ -72,4 +72,3 @@ class Result:
     trajectory: dict | None = None
     timings: dict = field(default_factory=dict)
     time_limit_hit: bool = False
-    info: dict = field(default_factory=dict)   # TRANSITION: removed once every backend fills the typed fields

@@ -11,9 +11,9 @@
   well-conditioned :class:`~certqnn.QNNProblem` instances. Hypothesis is imported lazily inside
   that function only, so ``import certqnn.testing`` works without it; install the ``test`` extra
   (``pip install 'certqnn[test]'``) to use the strategy.
-* :func:`brute_force_optimum` computes ``p*_inf`` (math §3) for tiny problems *independently of
+* :func:`brute_force_optimum` computes ``p*_inf`` (docs/math.md §3) for tiny problems *independently of
   the enumeration backend*: it enumerates every weight vector of the ORIGINAL level set ``Q^d``
-  (not the binary reduction of math §2), builds every atom ``sigma(X u)`` and solves the Lasso over
+  (not the binary reduction of docs/math.md §2), builds every atom ``sigma(X u)`` and solves the Lasso over
   all of them with :func:`certqnn.lasso.refit`; the dual bound is recomputed here.
 * :func:`assert_within_certified_gap` asserts that a network's objective is within a relative gap
   of a *certified* lower bound (from the enumeration or SDP backend plus :func:`certqnn.certify`,
@@ -59,7 +59,7 @@ def _atoms_binary(problem: QNNProblem, max_dim: int = 14) -> np.ndarray | None:
 
 
 def beta_max(X, y, activation, levels="binary", samples: int = 4096, seed: int = 0) -> float:
-    """max_u |phi_u^T y|: the smallest beta for which alpha = 0 is optimal (math §4 at w = -y).
+    """max_u |phi_u^T y|: the smallest beta for which alpha = 0 is optimal (docs/math.md §4 at w = -y).
 
     Exact (by enumeration) when d*bits <= 14; otherwise a lower estimate from `samples` random
     weight vectors (so a beta below it still gives a nontrivial solution)."""
@@ -161,7 +161,7 @@ class BruteForceOptimum:
     """p*_inf of a tiny problem by enumeration over Q^d.
 
     value: J of the returned network (an upper bound on p*_inf, equal to it up to the Lasso's
-    accuracy); lower_bound: the dual bound g(s w) of math §4 with the exact rho over all atoms
+    accuracy); lower_bound: the dual bound g(s w) of docs/math.md §4 with the exact rho over all atoms
     (a lower bound on p*_inf up to floating-point rounding); U (d, k), alpha (k,): an optimal
     network; atoms: number of distinct atoms enumerated. float(result) is `value`.
     """
@@ -181,9 +181,9 @@ class BruteForceOptimum:
 
 
 def brute_force_optimum(problem: QNNProblem, max_atoms: int = BRUTE_FORCE_MAX_ATOMS) -> BruteForceOptimum:
-    """p*_inf by enumerating EVERY u in Q^d of the problem's original level set (math §3).
+    """p*_inf by enumerating EVERY u in Q^d of the problem's original level set (docs/math.md §3).
 
-    Independent of the enumeration backend and of the binary reduction (math §2): weights come
+    Independent of the enumeration backend and of the binary reduction (docs/math.md §2): weights come
     from `problem.levels.values`, atoms are sigma(X u) evaluated on the original data, duplicate
     atoms (u and -u when b = 0) and zero atoms are dropped, and the Lasso over all remaining atoms
     is solved by certqnn.lasso.refit. The width of the problem is ignored (this is p*_inf).
@@ -214,7 +214,7 @@ def brute_force_optimum(problem: QNNProblem, max_atoms: int = BRUTE_FORCE_MAX_AT
     nz = alpha != 0
     U, alpha = U_all[:, nz], alpha[nz]
     value = problem.objective(U, alpha)
-    # dual bound recomputed here (math §4): w = yhat - y, rho = max over ALL atoms
+    # dual bound recomputed here (docs/math.md §4): w = yhat - y, rho = max over ALL atoms
     w = Phi[:, nz] @ alpha - y
     rho = float(np.max(np.abs(Phi.T @ w)))
     ww, wy = float(w @ w), float(w @ y)

@@ -1,4 +1,4 @@
-"""Triangle inequalities of the cut polytope on a lifted block (issue 4; proofs/triangle_cuts.md).
+"""Triangle inequalities of the cut polytope on a lifted block (proofs/triangle_cuts.md).
 
 For v in {-1,+1}^D and signs (s_i, s_j, s_k): (s_i v_i + s_j v_j + s_k v_k)^2 >= 1, i.e.
     s_i s_j v_i v_j + s_i s_k v_i v_k + s_j s_k v_j v_k >= -1.

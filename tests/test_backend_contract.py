@@ -101,3 +101,14 @@ def test_certify_rejects_an_unknown_rho_method():
     with pytest.raises(InvalidProblemError, match="rho"):
         certify(problem, result, rho="psd")
     assert verify(certify(problem, result)).ok
+
+
+def test_the_backend_reference_in_docs_is_current():
+    """docs/backends.md is generated from the declarations; regenerate it when an option changes:
+    python -m certqnn.cli_options > docs/backends.md"""
+    from pathlib import Path
+
+    from certqnn.cli_options import options_reference
+
+    path = Path(__file__).resolve().parent.parent / "docs/backends.md"
+    assert path.read_text(encoding="utf-8") == options_reference()

@@ -1,4 +1,4 @@
-"""The command line contract of interfaces.md: commands, files and exit codes."""
+"""The command line contract of docs/cli.md: commands, files and exit codes."""
 import json
 import os
 

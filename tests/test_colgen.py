@@ -1,4 +1,4 @@
-"""The colgen backend (math §9): same optimum as enumeration, certificates that verify, time limits."""
+"""The colgen backend (docs/math.md §9): same optimum as enumeration, certificates that verify, time limits."""
 import math
 
 import numpy as np
@@ -238,7 +238,7 @@ def test_declared_options_have_help_and_pricing_choices():
 
 
 @pytest.mark.slow
-def test_issue_done_criterion_d24(tmp_path):
+def test_colgen_certifies_d24_from_the_cli(tmp_path):
     """certqnn solve synthetic:n=200,d=24,seed=3 --backend colgen: certified global optimum."""
     from certqnn.cli import main
 

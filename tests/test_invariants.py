@@ -1,4 +1,4 @@
-"""End-to-end invariants on drawn problems (math §3, §4, §6, §8):
+"""End-to-end invariants on drawn problems (docs/math.md §3, §4, §6, §8):
 
     certified LB (sdp)  <=  d_SDP  <=  p*_inf (brute force over Q^d)  <=  J(any returned network)
 

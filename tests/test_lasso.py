@@ -1,4 +1,4 @@
-"""certqnn.lasso (refit, feature_sign) and certqnn.qp: min_a |Phi a - y|^2 / 2 + beta |a|_1 (math §3, §7)."""
+"""certqnn.lasso (refit, feature_sign) and certqnn.qp: min_a |Phi a - y|^2 / 2 + beta |a|_1 (docs/math.md §3, §7)."""
 import itertools
 
 import numpy as np
@@ -99,7 +99,7 @@ def test_refit_matches_scipy_reference(inst):
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("n, m, r", [(6, 40, 6), (8, 60, 3), (5, 25, 5), (12, 80, 7)])
 def test_caratheodory_sparsity(seed, n, m, r):
-    """Many collinear atoms (m >> n, rank r): at most rank + 1 nonzeros survive (math §1)."""
+    """Many collinear atoms (m >> n, rank r): at most rank + 1 nonzeros survive (docs/math.md §1)."""
     rng = np.random.default_rng(seed)
     Phi = rng.standard_normal((n, r)) @ rng.standard_normal((r, m))
     y = rng.standard_normal(n)

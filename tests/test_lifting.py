@@ -1,4 +1,4 @@
-"""Lifting identity, Shor bound, Grothendieck's identity and the sin test (math §5-7)."""
+"""Lifting identity, Shor bound, Grothendieck's identity and the sin test (docs/math.md §5-7)."""
 import itertools
 
 import numpy as np
@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from certqnn.activations import Polynomial
 from certqnn.rounding import block_report, grothendieck_samples, one_flip_search, unit_diagonal
-from certqnn.backends.sdp import lifted_features, smat, svec
+from certqnn.shor.svec import lifted_features, smat, svec
 from certqnn.lifting import apply_lifted, lifted_point, neuron_outputs, q_matrix
 from certqnn.pricing import quadratic_value
 

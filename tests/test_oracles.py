@@ -1,4 +1,4 @@
-"""certqnn.pricing.quadratic_extremes: exact max/min of u~^T Q u~ over u in {+-1}^p (math §5, §9)."""
+"""certqnn.pricing.quadratic_extremes: exact max/min of u~^T Q u~ over u in {+-1}^p (docs/math.md §5, §9)."""
 import itertools
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""QNNProblem validation (math §1) and level-set parsing (math §2)."""
+"""QNNProblem validation (docs/math.md §1) and level-set parsing (docs/math.md §2)."""
 import math
 
 import numpy as np
@@ -213,7 +213,7 @@ def test_levels_parsing_and_values(spec, values, bits):
 def test_scaled_level_sets(kind, bits, scale, expected):
     lv = Levels(kind, bits, scale=scale)
     np.testing.assert_array_equal(lv.values, np.array(expected, float))
-    # the coefficients encode the set exactly: {sum_l c_l s_l} = Q (math §2)
+    # the coefficients encode the set exactly: {sum_l c_l s_l} = Q (docs/math.md §2)
     c = np.array(lv.coefficients)
     sums = {float(np.dot(c, s)) for s in np.array(np.meshgrid(*[[-1.0, 1.0]] * len(c))).reshape(len(c), -1).T}
     assert sums == set(map(float, expected))

@@ -1,4 +1,4 @@
-"""Math §2: the multi-level -> binary reduction is exact.
+"""The multi-level -> binary reduction is exact (docs/math.md §2).
 
 x^T u = x~^T s for u = sum_l c_l s_l, every u in Q^d is reached, and the enumeration backend (which
 only ever sees the binary problem) finds the same optimum as brute force over the ORIGINAL Q^d.
@@ -111,7 +111,7 @@ def test_to_binary_problem_has_the_same_optimum():
 
 def test_binary_brute_force_has_no_reduction_to_check():
     """For binary levels the brute force and the binary enumeration are the same enumeration; the
-    atom count documents the u ~ -u identification for even activations (math §3)."""
+    atom count documents the u ~ -u identification for even activations (docs/math.md §3)."""
     even = make_problem(1, 10, 4, (1.0, 0.0, 0.5), "binary")
     odd = make_problem(1, 10, 4, (1.0, 0.5, 0.5), "binary")
     assert brute_force_optimum(even).atoms == 2 ** 3

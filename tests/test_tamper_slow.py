@@ -1,4 +1,4 @@
-"""Tamper campaign against `certqnn verify` (issue 3).
+"""Tamper campaign against `certqnn verify`.
 
 Fixed small certificates (enumeration, SDP, SDP with triangle cuts, binary/ternary/2-bit levels,
 odd/even activations, one width-limited problem) are tampered with in every way we could think of:

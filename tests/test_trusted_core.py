@@ -77,6 +77,9 @@ class _PessimisticLoss(SquaredLoss):
     def value_upper_bound(self, yhat, err, y):
         return super().value_upper_bound(yhat, err, y) + 1.0
 
+    def exact_value(self, yhat, y):
+        return super().exact_value(yhat, y) + 1       # the exact fallback must go through the loss too
+
 
 class _NoDomainLoss(SquaredLoss):
     """The squared loss, but every dual point lies outside its conjugate's domain."""

@@ -1,4 +1,4 @@
-"""The verifier's rigorous arithmetic (math §8): every check is compared against exact rational
+"""The verifier's rigorous arithmetic (docs/math.md §8): every check is compared against exact rational
 arithmetic (fractions.Fraction), so a floating-point shortcut that could let a false claim pass
 shows up as a failure here."""
 import itertools
@@ -359,3 +359,30 @@ def test_lower_bound_at_the_optimum_of_a_one_atom_problem():
     assert s == 1.0 and lb == 1.5
     ub = objective_upper_bound(SQUARED, np.array([[1.0], [0.0]]), y, Polynomial(0, 1, 0), np.array([[1.0]]), np.array([1.0]), 1.0)
     assert ub >= 1.5 and ub <= 1.5 * (1 + 1e-14)
+
+
+def test_a_claim_between_the_exact_objective_and_the_float_bound_is_decided_exactly():
+    """The floating-point bound sits a few ulps above J; a claim inside that window is settled in
+    exact rational arithmetic: accepted at or above J, refused one step below it."""
+    import dataclasses
+    import math as _math
+    from fractions import Fraction as _F
+
+    from certqnn import QNNProblem, certify, solve
+    from certqnn.trusted.bounds import exact_objective, objective_upper_bound
+    from certqnn.trusted.verify import verify as _verify
+
+    rng = np.random.default_rng(11)
+    problem = QNNProblem(rng.standard_normal((30, 4)), rng.standard_normal(30), beta=0.7)
+    cert = certify(problem, solve(problem, "enumeration"))
+    args = (problem.loss, problem.X, problem.y, problem.activation, cert.U, cert.alpha, problem.beta)
+    J = exact_objective(*args)
+    fast = objective_upper_bound(*args)
+    assert _F(fast) >= J
+    at_or_above = float(J) if _F(float(J)) >= J else _math.nextafter(float(J), _math.inf)
+    below = _math.nextafter(at_or_above, -_math.inf)
+    assert at_or_above < fast           # the window exists: the float bound alone would refuse this claim
+    ok = _verify(dataclasses.replace(cert, upper_bound=at_or_above, gap=cert.gap + 1.0, relative_gap=1.0))
+    assert "upper_bound" not in [c.name for c in ok.failed]
+    bad = _verify(dataclasses.replace(cert, upper_bound=below, gap=cert.gap + 1.0, relative_gap=1.0))
+    assert "upper_bound" in [c.name for c in bad.failed]

@@ -129,9 +129,9 @@ class Backend(ABC):
                                                  f"got {type(options).__name__}")
         return self.run(problem, options)
 
-    def run(self, problem: QNNProblem, options: Options) -> Result:  # TRANSITION: becomes abstract
+    @abstractmethod
+    def run(self, problem: QNNProblem, options: Options) -> Result:
         """Solve with validated options and return a Result (a claim)."""
-        raise NotImplementedError
 
 
 def get_backend(name_or_backend) -> Backend:

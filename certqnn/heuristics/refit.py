@@ -77,9 +77,9 @@ def refit_alpha(problem: QNNProblem, U: np.ndarray, alpha: np.ndarray) -> Refit:
     out = np.zeros(m)
     method = "lasso"
     if cols.size:
-        try:
+        if problem.loss.quadratic(problem.y) is not None:
             coef = lasso_refit(Phi, problem.y, problem.beta, problem.loss).alpha
-        except NotImplementedError:          # a loss the Lasso solver does not model
+        else:                                # a loss the Lasso master does not model
             merged = np.zeros(m)
             np.add.at(merged, rep, np.asarray(alpha, float))             # same prediction, no larger l1 norm
             coef = proximal_lasso(Phi, problem.y, problem.beta, problem.loss, merged[cols])

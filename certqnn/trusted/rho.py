@@ -44,7 +44,7 @@ def q_matrix_with_error(Xb: np.ndarray, act: Polynomial, w: np.ndarray):
 
 def shor_side_matrix(Q: np.ndarray, E: np.ndarray, z, sign: float, cuts=None, mu=None):
     """(M_hat, E_M): M = Diag(z) - sum_T mu_T E_T - sign Q(w) in floating point, and an elementwise
-    bound |M_hat - M| <= E_M given |Q_hat - Q| <= E (proofs/rigorous_psd.md, triangle_cuts.md)."""
+    bound |M_hat - M| <= E_M given |Q_hat - Q| <= E (proofs/rigorous_psd.md, proofs/triangle_cuts.md)."""
     D = Q.shape[0]
     T = np.zeros((D, D))
     ET = 0.0

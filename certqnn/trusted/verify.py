@@ -1,5 +1,5 @@
 """verify(certificate) -> Verdict: recompute every claim of a certificate from its data alone
-(docs/math.md §8; proofs/rigorous_psd.md, proofs/rounding.md).
+(docs/math.md §8; proofs/rigorous_psd.md).
 
 Nothing here imports a solver, a pricing heuristic or branch and bound: the checks use the trusted
 core only (arith, psd, rho, enumerate, bounds, certificate) and the problem's own definition
@@ -14,7 +14,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .bounds import objective_upper_bound, scaled_dual_lower_bound
+from .. import limits
+from .arith import float_above
+from .bounds import exact_objective, objective_upper_bound, scaled_dual_lower_bound
 from .certificate import Certificate
 from .rho import exact_rho_bound, q_matrix_with_error, shor_rho_bound
 
@@ -96,8 +98,15 @@ def _verify(certificate, data=None) -> Verdict:
         if not _finite(ub):
             v.add("upper_bound", False, "the network's objective overflows")
             return v
+        detail = f"claimed {cert.upper_bound!r} >= verified {ub!r}"
+        if cert.upper_bound < ub and problem.n * problem.d * alpha.shape[0] <= limits.EXACT_OBJECTIVE_MAX_WORK:
+            # the floating-point bound is a few ulps loose (and BLAS-dependent): decide exactly
+            J = exact_objective(problem.loss, problem.X, problem.y, problem.activation, U, alpha, problem.beta)
+            if J is not None and Fraction(cert.upper_bound) >= J:
+                ub = float_above(J)
+                detail = f"claimed {cert.upper_bound!r} >= J = {float(J)!r} (exact rational arithmetic)"
         v.verified_upper_bound = ub
-        v.add("upper_bound", cert.upper_bound >= ub, f"claimed {cert.upper_bound!r} >= verified {ub!r}")
+        v.add("upper_bound", cert.upper_bound >= ub, detail)
     # lower bound: certify rho_bar, then the scaling lemma
     if cert.w is None:
         # the dual point 0 is always feasible: -L*(0) = inf_v L(v) is the trivial bound (0 for squared)
