@@ -28,8 +28,9 @@ from typing import ClassVar
 import numpy as np
 
 from .gaps import dual_lower_bound, relative_gap
-from .lasso import caratheodory_reduce, feature_sign, quadratic_model
+from .lasso import caratheodory_reduce, feature_sign
 from .lifting import neuron_outputs, q_matrix
+from .losses import quadratic_model
 from .pricing import blas_single_thread, max_abs_quadratic, one_flip_ascent, quadratic_value
 from .problem import QNNProblem
 from .progress import progress
@@ -48,7 +49,7 @@ class RestrictedMaster:
     def __init__(self, Xb: np.ndarray, problem: QNNProblem):
         self.Xb, self.act, self.y, self.beta = Xb, problem.activation, problem.y, problem.beta
         self.loss = problem.loss
-        self.kappa, self.t = quadratic_model(problem.loss, problem.y)
+        self.kappa, self.t, _ = quadratic_model(problem.loss, problem.y, "the Lasso master")
         self.even = problem.activation.is_even
         p, n = Xb.shape[1], Xb.shape[0]
         self.S = np.zeros((p, 0))

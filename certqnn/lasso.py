@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg.lapack import dpstrf, dtrtrs
 
-from .errors import UnsupportedProblemError
 from .gaps import dual_lower_bound
-from .losses import Loss, SquaredLoss
+from .losses import Loss, SquaredLoss, quadratic_model
 from .qp import l1_qp
 
 _EPS = np.finfo(float).eps
@@ -34,17 +33,6 @@ class LassoSolution:
     objective: float       # L(Phi alpha) + beta |alpha|_1
     lower_bound: float     # g(s w): a lower bound for the restricted problem
     gap: float             # objective - lower_bound
-
-
-def quadratic_model(loss: Loss, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """(kappa, t) with L(v) = kappa/2 |v - t|^2 + const; UnsupportedProblemError naming the loss
-    when it has no such model (the Lasso master handles quadratic losses only)."""
-    model = loss.quadratic(np.asarray(y, float))
-    if model is None:
-        raise UnsupportedProblemError(f"the Lasso master needs a quadratic loss; the {loss.name!r} loss is not "
-                                      f"quadratic (general convex losses are not supported yet)")
-    kappa, t = model
-    return float(kappa), np.asarray(t, float)
 
 
 def _solve_active(GA: np.ndarray, rhs: np.ndarray):
@@ -257,7 +245,7 @@ def refit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss | None = None,
     if m == 0:
         obj = loss.value(np.zeros(n), y)
         return LassoSolution(np.zeros(0), obj, obj, 0.0)
-    kappa, t = quadratic_model(loss, y)
+    kappa, t, _ = quadratic_model(loss, y, "the Lasso master")
     G = kappa * (Phi.T @ Phi)
     c = kappa * (Phi.T @ t)
 

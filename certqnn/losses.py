@@ -55,7 +55,7 @@ class Loss(ABC):
         return min(1.0, smax)
 
     def quadratic(self, y: np.ndarray) -> tuple[float, np.ndarray] | None:
-        """(kappa, t) with L(v) = kappa/2 |v - t|^2 + const, or None when L is not quadratic."""
+        """(kappa, t) with L(v) = kappa/2 |v - t|^2 + const for all v, or None when L is not quadratic."""
         return None
 
     @abstractmethod
@@ -117,6 +117,20 @@ class SquaredLoss(Loss):
         w, y = np.asarray(w, float).tolist(), np.asarray(y, float).tolist()
         g = -fs * exact_dot(w, y) - fs * fs * exact_dot(w, w) / 2
         return float_below(g)
+
+
+def quadratic_model(loss: Loss, y: np.ndarray, needed_for: str) -> tuple[float, np.ndarray, float]:
+    """(kappa, t, c0) with L(v) = kappa/2 |v - t|^2 + c0 (loss.quadratic), for the parts that can
+    only model a quadratic loss; UnsupportedProblemError naming the loss and `needed_for` otherwise."""
+    from .errors import UnsupportedProblemError
+
+    y = np.asarray(y, float)
+    model = loss.quadratic(y)
+    if model is None:
+        raise UnsupportedProblemError(f"{needed_for} needs a quadratic loss; the {loss.name!r} loss is not")
+    kappa, t = model
+    t = np.asarray(t, float)
+    return float(kappa), t, float(loss.value(t, y))
 
 
 LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (SquaredLoss,)}

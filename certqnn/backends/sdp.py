@@ -7,12 +7,14 @@ duals. The dual point is w = grad L(A(Z+ - Z-)); certify() repairs and verifies 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import limits
 from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..lifting import apply_lifted, q_matrix
+from ..losses import quadratic_model
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..result import DualData, Result, Status
@@ -29,7 +31,7 @@ class SdpBackend(Backend):
     extra = "scs"
     description = "Shor SDP relaxation + Grothendieck rounding (engines: scs native, picos)"
 
-    @__import__("dataclasses").dataclass(frozen=True, kw_only=True)
+    @dataclass(frozen=True, kw_only=True)
     class Options(Options):
         engine: str = option("scs", "SDP engine: scs | picos | picos:SOLVER")
         eps: float | None = option(None, "engine tolerance (default: scs 1e-6, picos 1e-7)", parse=float)
@@ -89,7 +91,7 @@ class SdpBackend(Backend):
         Xb = problem.binary_design()
         act, loss, y, beta = problem.activation, problem.loss, problem.y, problem.beta
         # the engines solve 1/2 |v - t|^2 + beta' (t+ + t-); L(v) = kappa/2 |v - t|^2 rescales to it
-        kappa, target = problem.loss.quadratic(y)
+        kappa, target, c0 = quadratic_model(loss, y, "the SDP engines")
         engine_kw = {"time_limit": o.time_limit, "verbose": o.verbose}
         if o.eps is not None:
             engine_kw["eps"] = o.eps
@@ -102,7 +104,7 @@ class SdpBackend(Backend):
         cuts_on_plus = cuts_on_minus = NO_CUTS
         if o.cuts == "triangle":
             sdp, cuts_on_plus, cuts_on_minus, report = self._separate(eng, sdp, Xb, target, beta / kappa, act, o,
-                                                                     engine_kw, deadline, kappa)
+                                                                     engine_kw, deadline, kappa, c0)
         solve_seconds = time.perf_counter() - start
         yhat = apply_lifted(Xb, act, sdp.Z_plus - sdp.Z_minus)
         w = loss.gradient(yhat, y)
@@ -132,7 +134,7 @@ class SdpBackend(Backend):
         return Result(
             status=Status.TIME_LIMIT if timed_out and sdp.status == Status.OPTIMAL else sdp.status,
             backend=self.name, network=network,
-            lower_bound=None if sdp.solver_objective is None else kappa * sdp.solver_objective,
+            lower_bound=None if sdp.solver_objective is None else kappa * sdp.solver_objective + c0,
             upper_bound=problem.objective(network.U, network.alpha),
             # cuts on the Z- block pair with z_plus (they certify max u~^T Q u~), and vice versa
             dual=DualData(w=w, z_plus=z_plus, z_minus=z_minus,
@@ -144,7 +146,7 @@ class SdpBackend(Backend):
             rho_method="shor", support=support, report=report, timings=timings, time_limit_hit=timed_out)
 
     @staticmethod
-    def _separate(eng, sdp, Xb, target, beta, act, o, engine_kw, deadline, kappa):
+    def _separate(eng, sdp, Xb, target, beta, act, o, engine_kw, deadline, kappa, c0):
         """Triangle-cut separation rounds, each warm-started from the last solution.
         Returns (sdp, cuts on Z+, cuts on Z-, report)."""
         from ..rounding import unit_diagonal
@@ -167,7 +169,7 @@ class SdpBackend(Backend):
                 break
             sdp = eng.solve(Xb, target, beta, act, cuts_plus=cuts_on_plus, cuts_minus=cuts_on_minus,
                             warm=sdp.details.get("warm"), **engine_kw)
-        report = {"shor_bound": kappa * shor_value, "strengthened_bound": kappa * sdp.solver_objective,
+        report = {"shor_bound": kappa * shor_value + c0, "strengthened_bound": kappa * sdp.solver_objective + c0,
                   "cuts_added": int(len(cuts_on_plus) + len(cuts_on_minus)), "cut_rounds": rounds}
         return sdp, cuts_on_plus, cuts_on_minus, report
 

@@ -19,13 +19,14 @@ import numpy as np
 
 from ..errors import InvalidProblemError
 from ..gaps import dual_lower_bound, relative_gap
+from ..losses import quadratic_model
 from ..lifting import neuron_outputs, q_matrix
 from ..problem import QNNProblem
 from ..progress import progress
 from .finalize import corrective_weights
 from .lmo import make_lmo
 from .steps import (FW_STEPS, check_common, classical_step, default_tau, fw_gap, line_search_step,
-                    penalty_weight, quadratic_model, tau_bound, vertex)
+                    penalty_weight, tau_bound, vertex)
 
 HISTORY_KEYS = ("objective", "fw_gap", "dual_bound", "lower_bound", "atoms", "tau", "seconds")
 STATUSES = ("converged", "iteration_limit", "time_limit")

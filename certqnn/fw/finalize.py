@@ -13,12 +13,13 @@ import numpy as np
 
 from ..gaps import dual_lower_bound
 from ..lasso import refit
+from ..losses import quadratic_model
 from ..lifting import neuron_outputs, q_matrix
 from ..limits import EXACT_LMO_AUTO_MAX_DIM, REFIT_MAX_ATOMS
 from ..network import QuantizedNetwork
 from ..pricing import quadratic_extremes
 from ..problem import QNNProblem
-from .steps import quadratic_model
+from ..qp import l1_qp
 
 
 class Refit(NamedTuple):
@@ -89,25 +90,4 @@ def corrective_weights(Phi: np.ndarray, y: np.ndarray, beta: float, tau: float, 
     kappa, target, _ = quadratic_model(loss, y, "the l1-ball QP of fully corrective Frank-Wolfe")
     # kappa/2 |Phi a - t|^2 + beta_t |a|_1 = kappa (|Phi a - t|^2/2 + beta_t/kappa |a|_1)
     beta_t = beta if form == "penalized" else 0.0      # penalized: only when the user chose tau < L(0)/beta
-    return l1_ball_qp(Phi, target, beta_t / kappa, tau)
-
-
-def l1_ball_qp(Phi: np.ndarray, y: np.ndarray, beta_t: float, tau: float) -> np.ndarray:
-    """min |Phi a - y|^2/2 + beta_t |a|_1  s.t. |a|_1 <= tau (CVXOPT QP on a = a+ - a-).
-    Phi (n, m), y (n,) -> a (m,)."""
-    import cvxopt
-    from cvxopt import solvers
-
-    m = Phi.shape[1]
-    G = Phi.T @ Phi
-    c = Phi.T @ y
-    scale = max(float(np.abs(np.diag(G)).max()), 1e-300)
-    P = np.block([[G, -G], [-G, G]]) / scale
-    q = np.concatenate([beta_t - c, beta_t + c]) / scale
-    A = np.vstack([-np.eye(2 * m), np.ones((1, 2 * m))])
-    h = np.concatenate([np.zeros(2 * m), [tau]])
-    opts = {"show_progress": False, "abstol": 1e-12, "reltol": 1e-12, "feastol": 1e-12, "maxiters": 200}
-    x = np.array(solvers.qp(cvxopt.matrix(P), cvxopt.matrix(q), cvxopt.matrix(A), cvxopt.matrix(h), options=opts)["x"]).ravel()
-    a = np.clip(x[:m], 0, None) - np.clip(x[m:], 0, None)
-    l1 = np.abs(a).sum()
-    return a * (tau / l1) if l1 > tau else a       # stay feasible despite the solver's tolerance
+    return l1_qp(Phi.T @ Phi, Phi.T @ target, beta_t / kappa, tau=tau, tol=1e-12)

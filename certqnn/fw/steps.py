@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidProblemError, UnsupportedProblemError
-from ..losses import Loss
+from ..errors import InvalidProblemError
 from ..problem import QNNProblem
 from .lmo import LMOS
 
@@ -68,16 +67,6 @@ def fw_gap(gx: float, t: float, value: float, c: float, t_v: float, beta: float,
 def default_tau(problem: QNNProblem) -> float:
     """tau = L(0)/beta: a bound on |alpha*|_1 for every minimiser of J (beta |alpha*|_1 <= J(0))."""
     return problem.loss.value(np.zeros(problem.n), problem.y) / problem.beta
-
-
-def quadratic_model(loss: Loss, y: np.ndarray, needed_for: str) -> tuple[float, np.ndarray, float]:
-    """(kappa, t, c0) with L(v) = kappa/2 |v - t|^2 + c0 (loss.quadratic), for the closed forms
-    that only hold for a quadratic loss. Raises UnsupportedProblemError naming the loss otherwise."""
-    model = loss.quadratic(y)
-    if model is None:
-        raise UnsupportedProblemError(f"{needed_for} needs a quadratic loss; the '{loss.name}' loss is not")
-    kappa, t = model
-    return float(kappa), t, float(loss.value(t, y))
 
 
 def tau_bound(ub: float, wy: float, ww: float, rho: float, beta: float, kappa: float = 1.0,

@@ -52,12 +52,13 @@ import numpy as np
 
 from ...errors import InvalidProblemError, SolverError
 from ...gaps import relative_gap
+from ...losses import quadratic_model
 from ...lifting import neuron_outputs, q_matrix
 from ...problem import QNNProblem
 from ...progress import progress
 from ..lmo import make_lmo
 from ..steps import (DQSFW_STEPS, check_choice, check_common, check_positive_int, classical_step, default_tau,
-                     fw_gap, line_search_step, penalty_weight, quadratic_model, tau_bound, vertex)
+                     fw_gap, line_search_step, penalty_weight, tau_bound, vertex)
 from .comm import ENGINES, Communicator, build_graph, make_communicator, mpi_world_size
 from .compression import Packing, Quantizer
 from .state import AgentState, RunState, Setup
