@@ -8,7 +8,6 @@ is returned.
 """
 from __future__ import annotations
 
-from fractions import Fraction
 
 import numpy as np
 
@@ -16,7 +15,7 @@ from . import __version__, limits
 from .errors import CertQNNError, InvalidProblemError, SolverError
 from .problem import QNNProblem
 from .result import Result
-from .trusted.arith import float_above, up
+from .trusted.arith import exact_gaps, float_above, up
 from .trusted.bounds import objective_upper_bound, scaled_dual_lower_bound
 from .trusted.certificate import Certificate
 from .trusted.psd import is_psd_rigorous, psd_margin_needed
@@ -97,8 +96,7 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     lb, scale = scaled_dual_lower_bound(loss, w, y, rho_bar, problem.beta)
     if lb is None:
         raise CertQNNError(f"the dual point lies outside the domain of the {loss.name} loss's conjugate")
-    gap = Fraction(ub) - Fraction(lb)
-    rel = gap / max(abs(Fraction(ub)), Fraction(1e-12))
+    gap, rel = exact_gaps(ub, lb)
     tightness = _tightness(problem, result, ub, lb, rho_bar, exact_value)
     doc = {"activation": act.as_list(), "levels": problem.levels.to_json(), "loss": loss.name,
            "beta": problem.beta, "width": problem.width}

@@ -8,6 +8,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import BackendUnavailableError
+from .gaps import relative_gap
 
 
 @dataclass
@@ -40,7 +41,7 @@ def table(rows: list[Row], best_lower_bound: float | None = None) -> str:
         cells = [r.backend, _fmt(r.lower_bound, ".6g"), _fmt(r.upper_bound, ".6g"), _fmt(r.gap, ".3g"),
                  _fmt(r.relative_gap, ".2e"), _fmt(r.width, "d"), _fmt(r.seconds, ".2f")]
         if best_lower_bound is not None:
-            g = None if r.upper_bound is None else (r.upper_bound - best_lower_bound) / max(abs(r.upper_bound), 1e-12)
+            g = None if r.upper_bound is None else relative_gap(r.upper_bound, best_lower_bound)
             cells.append(_fmt(g, ".2e"))
         data[i] = cells
     widths = [max([len(h)] + [len(c[k]) for c in data.values()] + ([len(r.backend) for r in rows] if k == 0 else []))

@@ -31,6 +31,7 @@ import numpy as np
 
 from .activations import Polynomial
 from .network import QuantizedNetwork
+from .gaps import relative_gap
 from .problem import QNNProblem
 from .quantization import Levels
 
@@ -271,7 +272,7 @@ def assert_within_certified_gap(network, problem: QNNProblem, rel: float, lower_
     else:
         lb, source = float(lower_bound), "given"
     gap = J - lb
-    relgap = gap / max(abs(J), 1e-12)
+    relgap = relative_gap(J, lb)
     if relgap < -1e-9:
         raise AssertionError(
             f"the lower bound LB = {lb!r} ({source}) exceeds the network objective J = {J!r}: "

@@ -43,3 +43,10 @@ def float_above(q: Fraction) -> float:
 def exact_dot(a, b) -> Fraction:
     """sum_i a_i b_i in exact rational arithmetic; a, b sequences of floats."""
     return sum((Fraction(x) * Fraction(z) for x, z in zip(a, b)), Fraction(0))
+
+
+def exact_gaps(upper: float, lower: float) -> tuple[Fraction, Fraction]:
+    """(gap, relative gap) in exact rationals: upper - lower and gap / max(|upper|, 1e-12)
+    (the convention of docs/math.md §8; certqnn.gaps.relative_gap is its float twin)."""
+    gap = Fraction(upper) - Fraction(lower)
+    return gap, gap / max(abs(Fraction(upper)), Fraction(1e-12))

@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 
 from .. import limits
-from .arith import float_above
+from .arith import exact_gaps, float_above
 from .bounds import exact_objective, objective_upper_bound, scaled_dual_lower_bound
 from .certificate import Certificate
 from .rho import exact_rho_bound, q_matrix_with_error, shor_rho_bound
@@ -147,10 +147,8 @@ def _verify(certificate, data=None) -> Verdict:
             v.add("lower_bound", cert.lower_bound <= lb, f"claimed {cert.lower_bound!r} <= verified {lb!r} (s = {s!r}, rho_bar = {rho_bar!r})")
     if v.verified_lower_bound is not None and v.verified_upper_bound is not None:
         F = Fraction
-        gap = F(v.verified_upper_bound) - F(v.verified_lower_bound)
+        gap, rel = exact_gaps(v.verified_upper_bound, v.verified_lower_bound)
         v.add("gap", math.isfinite(cert.gap) and F(cert.gap) >= gap, f"claimed {cert.gap!r} >= verified {float(gap)!r}")
-        denom = max(abs(F(v.verified_upper_bound)), F(1e-12))
-        rel = gap / denom
         v.add("relative_gap", math.isfinite(cert.relative_gap) and F(cert.relative_gap) >= rel,
               f"claimed {cert.relative_gap!r} >= verified {float(rel)!r}")
     return v
