@@ -139,3 +139,11 @@ def test_solve_levels_and_width(workdir):
 def test_demo_runs_and_writes_certificate(workdir, capsys):
     assert main(["demo"]) == 0
     assert main(["verify", "certificate.json"]) == 0
+
+
+@pytest.mark.parametrize("backend", ["sdp", "ste", "colgen"])
+def test_the_same_command_writes_the_same_certificate_bit_for_bit(backend, tmp_path):
+    paths = [tmp_path / f"{backend}-{k}.json" for k in range(2)]
+    for path in paths:
+        assert main(["solve", "synthetic:n=60,d=5,seed=3", "--backend", backend, "--out", str(path), "--quiet"]) == 0
+    assert paths[0].read_bytes() == paths[1].read_bytes()
