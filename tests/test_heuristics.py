@@ -281,18 +281,6 @@ def test_cli_solve_with_heuristic_flags(tmp_path):
 
 
 # -- checks through certify() and the exact backend ------------------------------------------------
-# These use certify() and the enumeration backend, which other parts of the refactor are changing;
-# they run once the enumeration backend implements run() on the new contract.
-
-def _enumeration_on_contract() -> bool:
-    from certqnn.backends.enumeration import EnumerationBackend
-    from certqnn.backends.base import Backend
-
-    return EnumerationBackend.solve is Backend.solve
-
-
-needs_contract_enumeration = pytest.mark.skipif(not _enumeration_on_contract(),
-                                                reason="the enumeration backend is not on the run() contract yet")
 
 
 @pytest.mark.parametrize("name", HEURISTICS)
@@ -310,7 +298,6 @@ def test_certified_heuristic_bound_holds_and_verifies(name):
     assert verify(certify(problem, with_refit(problem, result))).ok
 
 
-@needs_contract_enumeration
 @pytest.mark.parametrize("name", HEURISTICS)
 def test_heuristic_is_above_the_exact_certified_bound(name):
     from certqnn import certify
