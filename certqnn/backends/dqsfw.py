@@ -10,19 +10,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..errors import InvalidProblemError
 from ..fw.decentralized.algorithm import DQSFWRun, SPLITS, check_options, dqsfw, lifted_predict
 from ..fw.decentralized.comm import ENGINES
 from ..fw.decentralized.compression import Packing
 from ..fw.finalize import best_dual_point, refit_network
-from ..fw.lmo import LMOS
-from ..fw.steps import DQSFW_STEPS, FORMS, check_common, parse_tau
+from ..fw.steps import DQSFW_STEPS, check_common
 from ..gaps import relative_gap
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..result import Result
 from . import base
-from .frank_wolfe import fw_result, fw_status, quadratic_loss_support
+from .frank_wolfe import FrankWolfeOptions, fw_result, fw_status, quadratic_loss_support
 
 
 def _optional_int(text: str) -> int | None:
@@ -37,7 +35,7 @@ class DQSFWBackend(base.Backend):
     description = "decentralized quantized stochastic Frank-Wolfe (K agents, gossip, gradient tracking), final exact alpha refit"
 
     @dataclass(frozen=True, kw_only=True)
-    class Options(base.Options):
+    class Options(FrankWolfeOptions):
         agents: int | None = base.option(None, "number of agents K (default 4; under MPI the number of ranks)",
                                          parse=_optional_int)
         graph: object = base.option("ring", "communication graph: ring | grid | complete | star | erdos_renyi:P | "
@@ -46,21 +44,11 @@ class DQSFWBackend(base.Backend):
                                   choices=ENGINES)
         bits: int = base.option(32, "bits per message entry, 1..16 (32 = uncompressed)")
         tracking: bool = base.option(True, "gradient tracking (off: no tracker messages, the gap stalls)")
-        form: str = base.option("penalized", "problem form: penalized (bounds J - p*) or bounded (|alpha|_1 <= tau)",
-                                choices=FORMS, flag="--fw-form")
-        tau: float | str | None = base.option(None, "l1 budget: a number, or 'adaptive' (default: adaptive when "
-                                                    "the LMO is exact, else L(0)/beta)", parse=parse_tau)
-        lmo: str = base.option("auto", "linear minimization oracle (auto: exact up to 22 binary variables)",
-                               choices=LMOS)
         batch: int | None = base.option(None, "minibatch size per agent (default: the whole shard)",
                                         parse=_optional_int)
         split: str = base.option("contiguous", "how the samples are sharded among the agents", choices=SPLITS)
         gossip_step: float = base.option(1.0, "gossip step eta in (0, 1]")
-        max_iter: int = base.option(1000, "iteration limit")
-        tol: float = base.option(1e-6, "stop when the relative Frank-Wolfe gap of the average iterate is at most this")
-        seed: int = base.option(0, "random seed (sharding, minibatches, quantization, heuristic LMO)")
         report_every: int = base.option(1, "iterations between the (uncounted) monitoring reductions")
-        history: bool = base.option(False, "record the per-report trajectory (objective, gap, bits, ...) for plots")
         step: str = base.option("classical", "step rule (local_line_search is experimental)", choices=DQSFW_STEPS)
 
         def validate(self):
@@ -69,8 +57,7 @@ class DQSFWBackend(base.Backend):
                          self.time_limit, self.seed)
             check_options(self.agents, self.bits, self.batch, self.gossip_step, self.engine, self.split,
                           self.tracking, self.report_every)
-            if not isinstance(self.history, bool):
-                raise InvalidProblemError("history", f"must be True or False, got {self.history!r}")
+            self.check_history()
 
     def supports(self, problem: QNNProblem):
         return quadratic_loss_support(problem, self.name)

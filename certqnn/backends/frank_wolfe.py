@@ -48,6 +48,26 @@ def fw_result(name: str, problem: QNNProblem, status: Status, network: Quantized
                   support=support, report=report, trajectory=trajectory, time_limit_hit=run.timed_out)
 
 
+@dataclass(frozen=True, kw_only=True)
+class FrankWolfeOptions(base.Options):
+    """The options both Frank-Wolfe backends (frank-wolfe, dqsfw) share."""
+
+    form: str = base.option("penalized", "problem form: penalized (bounds J - p*) or bounded (|alpha|_1 <= tau)",
+                            choices=FORMS, flag="--fw-form")
+    tau: float | str | None = base.option(None, "l1 budget: a number, or 'adaptive' (default: adaptive when "
+                                                "the LMO is exact, else L(0)/beta)", parse=parse_tau)
+    lmo: str = base.option("auto", "linear minimization oracle (auto: exact up to 22 binary variables)",
+                           choices=LMOS)
+    max_iter: int = base.option(1000, "iteration limit")
+    tol: float = base.option(1e-6, "stop when the relative Frank-Wolfe gap is at most this")
+    seed: int = base.option(0, "random seed (heuristic LMO; dqsfw: also sharding, minibatches, quantization)")
+    history: bool = base.option(False, "record the per-iteration trajectory (objective, gap, ...) for plots")
+
+    def check_history(self):
+        if not isinstance(self.history, bool):
+            raise InvalidProblemError("history", f"must be True or False, got {self.history!r}")
+
+
 @base.register
 class FrankWolfeBackend(base.Backend):
     name = "frank-wolfe"
@@ -55,27 +75,17 @@ class FrankWolfeBackend(base.Backend):
     description = "Frank-Wolfe over quantized neurons (pricing-oracle LMO), final exact alpha refit"
 
     @dataclass(frozen=True, kw_only=True)
-    class Options(base.Options):
-        form: str = base.option("penalized", "problem form: penalized (bounds J - p*) or bounded (|alpha|_1 <= tau)",
-                                choices=FORMS, flag="--fw-form")
-        tau: float | str | None = base.option(None, "l1 budget: a number, or 'adaptive' (default: adaptive when "
-                                                    "the LMO is exact, else L(0)/beta)", parse=parse_tau)
-        lmo: str = base.option("auto", "linear minimization oracle (auto: exact up to 22 binary variables)",
-                               choices=LMOS)
+    class Options(FrankWolfeOptions):
         step: str = base.option("line_search", "step rule", choices=FW_STEPS)
         fully_corrective: bool = base.option(False, "re-optimize the weights over all atoms after each step")
-        max_iter: int = base.option(1000, "iteration limit")
-        tol: float = base.option(1e-6, "stop when the relative Frank-Wolfe gap is at most this")
-        seed: int = base.option(0, "random seed (heuristic LMO)")
-        history: bool = base.option(False, "record the per-iteration trajectory (objective, gap, ...) for plots")
 
         def validate(self):
             super().validate()
             check_common(self.form, self.tau, self.step, FW_STEPS, self.lmo, self.max_iter, self.tol, self.time_limit,
                          self.seed)
-            for name in ("fully_corrective", "history"):
-                if not isinstance(getattr(self, name), bool):
-                    raise InvalidProblemError(name, f"must be True or False, got {getattr(self, name)!r}")
+            self.check_history()
+            if not isinstance(self.fully_corrective, bool):
+                raise InvalidProblemError("fully_corrective", f"must be True or False, got {self.fully_corrective!r}")
 
     def supports(self, problem: QNNProblem):
         return quadratic_loss_support(problem, self.name)

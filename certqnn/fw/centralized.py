@@ -25,7 +25,7 @@ from ..problem import QNNProblem
 from ..progress import progress
 from .finalize import corrective_weights
 from .lmo import make_lmo
-from .steps import (FW_STEPS, check_common, classical_step, default_tau, fw_gap, line_search_step,
+from .steps import (FW_STEPS, RunOutcome, check_common, classical_step, default_tau, fw_gap, line_search_step,
                     penalty_weight, tau_bound, vertex)
 
 HISTORY_KEYS = ("objective", "fw_gap", "dual_bound", "lower_bound", "atoms", "tau", "seconds")
@@ -33,7 +33,7 @@ STATUSES = ("converged", "iteration_limit", "time_limit")
 
 
 @dataclass
-class FWRun:
+class FWRun(RunOutcome):
     """What frank_wolfe() returns. status: "converged" (relative FW gap <= tol), "iteration_limit"
     or "time_limit". S: (p, m) +-1 atoms met by the LMO; alpha: (m,) weights of the last iterate
     (yhat = Phi alpha, (n,)); t: epigraph coordinate (>= |alpha|_1, penalized form)."""
@@ -52,14 +52,6 @@ class FWRun:
     adaptive_tau: bool
     best_w: np.ndarray | None   # the iterate gradient with the best scaling-lemma bound (exact LMO only)
     history: dict = field(default_factory=dict)   # HISTORY_KEYS -> per-iteration lists (history=True)
-
-    @property
-    def converged(self) -> bool:
-        return self.status == "converged"
-
-    @property
-    def timed_out(self) -> bool:
-        return self.status == "time_limit"
 
 
 def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | str | None = None, lmo="auto",

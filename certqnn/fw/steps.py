@@ -157,3 +157,17 @@ def parse_tau(text: str) -> float | str:
         return float(text)
     except ValueError:
         raise InvalidProblemError("tau", f"expected a number or 'adaptive', got {text!r}") from None
+
+
+class RunOutcome:
+    """How a Frank-Wolfe run ended, from its `status` ("converged" | "iteration_limit" | "time_limit")."""
+
+    status: str
+
+    @property
+    def converged(self) -> bool:
+        return self.status == "converged"
+
+    @property
+    def timed_out(self) -> bool:
+        return self.status == "time_limit"

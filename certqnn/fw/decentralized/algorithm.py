@@ -57,7 +57,7 @@ from ...lifting import neuron_outputs, q_matrix
 from ...problem import QNNProblem
 from ...progress import progress
 from ..lmo import make_lmo
-from ..steps import (DQSFW_STEPS, check_choice, check_common, check_positive_int, classical_step, default_tau,
+from ..steps import (DQSFW_STEPS, RunOutcome, check_choice, check_common, check_positive_int, classical_step, default_tau,
                      fw_gap, line_search_step, penalty_weight, tau_bound, vertex)
 from .comm import ENGINES, Communicator, build_graph, make_communicator, mpi_world_size
 from .compression import Packing, Quantizer
@@ -68,7 +68,7 @@ SPLITS = ("contiguous", "random")
 
 
 @dataclass
-class DQSFWRun:
+class DQSFWRun(RunOutcome):
     """What dqsfw() returns (identical in every process). status: "converged" | "iteration_limit" |
     "time_limit". atoms: (p, m) +-1 columns selected by the LMOs, counts: (m,) how often;
     objective, gap, consensus_error, bits: at the last report; zbar: the final average lifted
@@ -91,14 +91,6 @@ class DQSFWRun:
     adaptive_tau: bool
     zbar: np.ndarray
     comm: Communicator | None = None    # the callers broadcast their results through it
-
-    @property
-    def converged(self) -> bool:
-        return self.status == "converged"
-
-    @property
-    def timed_out(self) -> bool:
-        return self.status == "time_limit"
 
 
 # -- pieces of one iteration ---------------------------------------------------------------------
