@@ -284,7 +284,7 @@ def run_proposal(problem, eps, linear_solver):
             result = Result(status=Status.OPTIMAL if info["status_val"] == 1 else Status.OPTIMAL_INACCURATE,
                             backend="sdp", network=QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0)),
                             dual=dual, relaxation={"Z_plus": Zp, "Z_minus": Zm}, iterations=int(info["iter"]),
-                            info={"rho_certified_by": "shor"})
+                            rho_method="shor")
             cert = certqnn.certify(problem, result)
     obj, viol = relaxation_quality(problem, Zp, Zm)
     return {"seconds": t_all.wall, "cpu": t_all.cpu, "obj": obj, "obj_solver": float(info["pobj"]) + 0.5 * float(problem.y @ problem.y),
