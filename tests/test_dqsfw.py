@@ -201,7 +201,7 @@ def test_average_iterate_stays_feasible_under_compression(small, bits):
                                   {"graph": "star", "agents": 6, "step": "local_line_search", "tau": 4.0}])
 def test_final_certificate_verifies(small, opts):
     res = solve(small, "dqsfw", **{"max_iter": 200, **opts})
-    assert res.rho_method == "exact" and res.report["mpi_rank"] == 0
+    assert res.rho_method is None and res.report["mpi_rank"] == 0
     assert res.network is not None and res.network.width >= 1
     cert = certify(small, res)
     assert verify(cert).ok

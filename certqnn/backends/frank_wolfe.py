@@ -12,7 +12,6 @@ from ..fw.centralized import FWRun, frank_wolfe
 from ..fw.finalize import best_dual_point, refit_network
 from ..fw.lmo import LMOS
 from ..fw.steps import FORMS, FW_STEPS, check_common, parse_tau
-from ..limits import CERTIFY_EXACT_RHO_MAX_DIM
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..result import DualData, Result, Status
@@ -44,7 +43,7 @@ def fw_result(name: str, problem: QNNProblem, status: Status, network: Quantized
     return Result(status=status, backend=name, network=network, lower_bound=lb,
                   upper_bound=problem.objective(network.U, network.alpha), dual=DualData(w=np.asarray(w)),
                   iterations=run.iterations, seconds=time.perf_counter() - start,
-                  rho_method="exact" if problem.binary_dim <= CERTIFY_EXACT_RHO_MAX_DIM else None,
+                  rho_method=None,      # no PSD certificate of its own: certify() picks by size
                   support=support, report=report, trajectory=trajectory, time_limit_hit=run.timed_out)
 
 
