@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 from certqnn.backends.sdp import SdpBackend
-from certqnn.errors import UnsupportedProblemError
+from certqnn.errors import InvalidProblemError, UnsupportedProblemError
 from certqnn.losses import Loss
 from certqnn.lifting import apply_lifted
 from certqnn.problem import QNNProblem
@@ -200,3 +202,39 @@ def test_triangle_cuts_with_general_losses(name):
     assert rep["strengthened_bound"] >= rep["shor_bound"] - 1e-5 * max(1, abs(rep["shor_bound"]))
     assert rep["strengthened_bound"] <= brute_force_optimum(problem) + 1e-5
     assert res.lower_bound == pytest.approx(rep["strengthened_bound"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(name=st.sampled_from(GENERAL), seed=st.integers(0, 2**16), scale=st.floats(0.1, 5.0),
+       delta=st.floats(0.1, 3.0))
+def test_cone_model_equals_loss_value_property(name, seed, scale, delta):
+    rng = np.random.default_rng(seed)
+    y = rng.choice([-1.0, 1.0], 5) if name in CLASSIFICATION else rng.normal(size=5)
+    loss = loss_by_name(name, **({"delta": delta} if name == "huber" else {}))
+    r0 = scale * rng.normal(size=5)
+    assert model_value(loss, r0, y) == pytest.approx(loss.value(r0, y), rel=1e-6, abs=1e-7)
+
+
+@settings(max_examples=8, deadline=None)
+@given(name=st.sampled_from(GENERAL), seed=st.integers(0, 2**16), beta=st.floats(0.05, 2.0))
+def test_sdp_bound_below_brute_force_property(name, seed, beta):
+    problem = make_problem(name, seed, n=10, d=3, beta=beta)
+    res = SdpBackend().run(problem, SdpBackend.Options(rounding=False, eps=1e-8))
+    assert res.lower_bound <= brute_force_optimum(problem) * (1 + 1e-6) + 1e-6
+
+
+def test_gram_form_is_refused_for_a_non_quadratic_loss():
+    with pytest.raises(InvalidProblemError, match="gram"):
+        SdpBackend().run(make_problem("hinge", 0), SdpBackend.Options(rounding=False, form="gram"))
+
+
+def test_rounding_with_a_general_loss_gives_a_network_or_says_why_not():
+    # the refit uses the Lasso master; until it models general losses the backend keeps the bound,
+    # returns the empty network and says so; afterwards a sampled network must bracket the bound
+    problem = make_problem("hinge", 1)
+    res = SdpBackend().run(problem, SdpBackend.Options(samples=8))
+    if "rounding" in res.report:
+        assert res.report["rounding"].startswith("skipped:") and "hinge" in res.report["rounding"]
+        assert res.network.alpha.size == 0
+        assert res.upper_bound == pytest.approx(problem.loss.value(np.zeros(problem.n), problem.y))
+    assert res.upper_bound >= res.lower_bound - 1e-6

@@ -130,16 +130,20 @@ class SdpBackend(Backend):
         z_minus = dual_diagonal(Q, sdp.S_plus_diag, -1.0)
         sdp_value = loss.value(yhat, y) + beta * (sdp.Z_plus[-1, -1] + sdp.Z_minus[-1, -1])
         support = None
+        network = QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0))
         if o.rounding:
             from ..rounding import round_relaxation
 
-            network, rounding_report = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=o.samples,
-                                                        local_search=o.local_search, seed=o.seed,
-                                                        pricing_rounds=o.pricing_rounds, deadline=deadline)
-            support = rounding_report.pop("unconstrained_support", None)
-            report.update(rounding_report)
-        else:
-            network = QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0))
+            try:
+                network, rounding_report = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=o.samples,
+                                                            local_search=o.local_search, seed=o.seed,
+                                                            pricing_rounds=o.pricing_rounds, deadline=deadline)
+                support = rounding_report.pop("unconstrained_support", None)
+                report.update(rounding_report)
+            except UnsupportedProblemError as exc:
+                # the refit's Lasso master cannot model this loss: the bound stands, the network
+                # stays empty (its objective L(0) is still a valid upper bound), and the report says why
+                report["rounding"] = f"skipped: {exc}"
         timed_out = deadline is not None and time.perf_counter() > deadline
         d = sdp.details
         report.update({"engine": eng.name + (f":{d['picos_solver']}" if "picos_solver" in d else ""),
