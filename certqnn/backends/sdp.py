@@ -74,7 +74,7 @@ class SdpBackend(Backend):
             check_positive("cut_tol", self.cut_tol)
 
     def supports(self, problem: QNNProblem):
-        if not has_cone_model(problem.loss):
+        if not has_cone_model(problem.loss, problem.y):
             return False, (f"the SDP engines have no cone model of the {problem.loss.name!r} loss "
                            "(certqnn/shor/loss_models.py lists the modelled losses)")
         if problem.binary_dim + 1 > limits.SDP_MAX_BLOCK:

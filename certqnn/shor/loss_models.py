@@ -184,17 +184,19 @@ MODELS: dict[str, Callable] = {"squared": _quadratic, "hinge": _hinge, "squared_
                                "absolute": _absolute, "huber": _huber, "logistic": _logistic}
 
 
-def has_cone_model(loss) -> bool:
-    """True when the SCS engine can model `loss` (a quadratic loss, or one named in MODELS)."""
-    return loss.quadratic(np.zeros(1)) is not None or loss.name in MODELS
+def has_cone_model(loss, y=None) -> bool:
+    """True when the SCS engine can model `loss` (one named in MODELS, or any quadratic loss)."""
+    if loss.name in MODELS:
+        return True
+    return loss.quadratic(np.zeros(1) if y is None else np.asarray(y, float)) is not None
 
 
 def cone_model(loss, y) -> ConeModel:
-    """The cone model of `loss` at labels y (n,); KeyError-free: call has_cone_model first."""
+    """The cone model of `loss` at labels y (n,); call has_cone_model first."""
     y = np.asarray(y, float)
-    if loss.quadratic(y) is not None:
-        return _quadratic(loss, y)
-    return MODELS[loss.name](loss, y)
+    if loss.name in MODELS:
+        return MODELS[loss.name](loss, y)
+    return _quadratic(loss, y)
 
 
 # --- the dual point ---------------------------------------------------------------------------
