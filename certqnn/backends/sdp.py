@@ -2,7 +2,9 @@
 cuts found by separation, then Grothendieck rounding to a quantized network (docs/math.md §7).
 
 The engines (certqnn.shor) return a claim: Z^±, and diagonal guesses z^± read from the PSD-cone
-duals. The dual point is w = grad L(A(Z+ - Z-)); certify() repairs and verifies (w, z^±).
+duals. A non-quadratic loss enters through its cone model (certqnn.shor.loss_models; the report's
+"cone_model" names it). The dual point is w = grad L(A(Z+ - Z-)), at kinks of hinge/absolute the
+solver's subgradient (loss_models.dual_point); certify() repairs and verifies (w, z^±).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from .. import limits
 from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..lifting import apply_lifted, q_matrix
 from ..losses import quadratic_model
+from ..shor.loss_models import cone_model, dual_point, has_cone_model
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..result import DualData, Result, Status
@@ -71,8 +74,9 @@ class SdpBackend(Backend):
             check_positive("cut_tol", self.cut_tol)
 
     def supports(self, problem: QNNProblem):
-        if problem.loss.quadratic(problem.y) is None:
-            return False, f"the SDP engines model quadratic losses only (got {problem.loss.name})"
+        if not has_cone_model(problem.loss, problem.y):
+            return False, (f"the SDP engines have no cone model of the {problem.loss.name!r} loss "
+                           "(certqnn/shor/loss_models.py lists the modelled losses)")
         if problem.binary_dim + 1 > limits.SDP_MAX_BLOCK:
             return False, (f"PSD blocks of size {problem.binary_dim + 1} exceed the limit {limits.SDP_MAX_BLOCK}; "
                            "use --backend colgen or frank-wolfe")
@@ -90,9 +94,21 @@ class SdpBackend(Backend):
         deadline = None if o.time_limit is None else start + o.time_limit
         Xb = problem.binary_design()
         act, loss, y, beta = problem.activation, problem.loss, problem.y, problem.beta
-        # the engines solve 1/2 |v - t|^2 + beta' (t+ + t-); L(v) = kappa/2 |v - t|^2 rescales to it
-        kappa, target, c0 = quadratic_model(loss, y, "the SDP engines")
-        engine_kw = {"time_limit": o.time_limit, "verbose": o.verbose}
+        if loss.quadratic(y) is not None:
+            # the engines solve 1/2 |v - t|^2 + beta' (t+ + t-); L(v) = kappa/2 |v - t|^2 rescales to it
+            kappa, target, c0 = quadratic_model(loss, y, "the SDP engines")
+            model = None
+            model_name = "quadratic (residual or gram form)"
+        else:
+            # a general loss enters as its cone model (certqnn.shor.loss_models), unscaled
+            kappa, target, c0 = 1.0, np.asarray(y, float), 0.0
+            model = cone_model(loss, y)
+            model_name = model.description
+            if not eng.models(model):
+                raise UnsupportedProblemError(
+                    f"the SDP engine {o.engine!r} cannot model the {loss.name!r} loss ({model.description}); "
+                    "use --engine scs")
+        engine_kw = {"time_limit": o.time_limit, "verbose": o.verbose, "model": model}
         if o.eps is not None:
             engine_kw["eps"] = o.eps
         if o.max_iters is not None:
@@ -107,26 +123,31 @@ class SdpBackend(Backend):
                                                                      engine_kw, deadline, kappa, c0)
         solve_seconds = time.perf_counter() - start
         yhat = apply_lifted(Xb, act, sdp.Z_plus - sdp.Z_minus)
-        w = loss.gradient(yhat, y)
+        # at kinks of hinge/absolute the link-row multiplier picks the subgradient (loss_models.dual_point)
+        w = dual_point(loss, yhat, y, None if model is None else sdp.details.get("w_link"))
         Q = q_matrix(Xb, act, w)
         z_plus = dual_diagonal(Q, sdp.S_minus_diag, +1.0)
         z_minus = dual_diagonal(Q, sdp.S_plus_diag, -1.0)
         sdp_value = loss.value(yhat, y) + beta * (sdp.Z_plus[-1, -1] + sdp.Z_minus[-1, -1])
         support = None
+        network = QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0))
         if o.rounding:
             from ..rounding import round_relaxation
 
-            network, rounding_report = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=o.samples,
-                                                        local_search=o.local_search, seed=o.seed,
-                                                        pricing_rounds=o.pricing_rounds, deadline=deadline)
-            support = rounding_report.pop("unconstrained_support", None)
-            report.update(rounding_report)
-        else:
-            network = QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0))
+            try:
+                network, rounding_report = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=o.samples,
+                                                            local_search=o.local_search, seed=o.seed,
+                                                            pricing_rounds=o.pricing_rounds, deadline=deadline)
+                support = rounding_report.pop("unconstrained_support", None)
+                report.update(rounding_report)
+            except UnsupportedProblemError as exc:
+                # the refit's Lasso master cannot model this loss: the bound stands, the network
+                # stays empty (its objective L(0) is still a valid upper bound), and the report says why
+                report["rounding"] = f"skipped: {exc}"
         timed_out = deadline is not None and time.perf_counter() > deadline
         d = sdp.details
         report.update({"engine": eng.name + (f":{d['picos_solver']}" if "picos_solver" in d else ""),
-                       "solver_status": d.get("solver_status")})
+                       "solver_status": d.get("solver_status"), "cone_model": model_name})
         timings = {"sdp": solve_seconds}
         if eng.name == "scs":
             report["scs_form"] = d.get("form")

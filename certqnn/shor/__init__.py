@@ -1,10 +1,12 @@
 """Shor SDP engines (docs/math.md §6). Each engine solves
 
-    min_{Z+, Z- >= 0}  1/2 |A(Z+ - Z-) - t|^2 + beta (t+ + t-)   s.t.  Z^±_kk = t^± = Z^±_{DD}
+    min_{Z+, Z- >= 0}  L(A(Z+ - Z-)) + beta (t+ + t-)   s.t.  Z^±_kk = t^± = Z^±_{DD}
 
-for a target t (the backend rescales a quadratic loss kappa/2 |v - t|^2 to this form) and returns
-a claim: primal matrices Z^± and diagonal guesses from the PSD-cone duals. certify() repairs and
-verifies them.
+where L is 1/2 |v - t|^2 for a target t (the backend rescales a quadratic loss kappa/2 |v - t|^2
+to this form) or any loss with a cone model (certqnn.shor.loss_models: hinge, absolute, huber,
+squared_hinge, logistic), and returns a claim: primal matrices Z^± and diagonal guesses from the
+PSD-cone duals. certify() repairs and verifies them. The picos engine poses every model without
+exponential cones (so not logistic); engine.models(model) says which.
 
 Engines and the options each accepts (anything else is an error naming it):
   scs            eps, max_iters, time_limit, verbose, linear_solver, form, cuts
