@@ -75,6 +75,9 @@ class _QuantizedNetBase(BaseEstimator):
             return Polynomial.parse(act)
         return Polynomial(*act)
 
+    def _preprocessing(self) -> dict:
+        return {"x_mean": self.x_mean_.tolist(), "x_scale": self.x_scale_.tolist()}
+
     def _fit_standardized(self, X: np.ndarray, t: np.ndarray) -> None:
         """Solve and certify on standardized X (n, d) and target t (n,); sets the fitted attributes."""
         if X.shape[0] < 2:
@@ -103,6 +106,7 @@ class _QuantizedNetBase(BaseEstimator):
             return
         result = solve(problem, be, **options)
         cert = certify(problem, result, embed_data=False)
+        cert.preprocessing = self._preprocessing()      # so certificate_.predict works on raw data
         self.certificate_ = cert
         self.network_ = result.network
         self.lower_bound_ = float(cert.lower_bound)
@@ -141,6 +145,9 @@ class QuantizedNetRegressor(RegressorMixin, _QuantizedNetBase):
         self._fit_standardized(X, (y - self.y_mean_) / self.y_scale_)
         return self
 
+    def _preprocessing(self) -> dict:
+        return {**super()._preprocessing(), "y_mean": self.y_mean_, "y_scale": self.y_scale_}
+
     def predict(self, X) -> np.ndarray:
         """Predictions in y's units, shape (n,)."""
         return self._raw_decision(X) * self.y_scale_ + self.y_mean_
@@ -174,6 +181,13 @@ class QuantizedNetClassifier(ClassifierMixin, _QuantizedNetBase):
         t = np.where(y == self.classes_[1], 1.0, -1.0)
         self._fit_standardized(X, t)
         return self
+
+    def _preprocessing(self) -> dict:
+        def plain(v):
+            v = v.item() if isinstance(v, np.generic) else v
+            return v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)
+
+        return {**super()._preprocessing(), "label_map": {"-1": plain(self.classes_[0]), "1": plain(self.classes_[1])}}
 
     def decision_function(self, X) -> np.ndarray:
         """f(x) of the certified network, shape (n,); > 0 means classes_[1]."""

@@ -32,6 +32,8 @@ def test_classifier_maps_any_two_labels_and_certifies():
     assert clf.gap_ == pytest.approx(clf.upper_bound_ - clf.lower_bound_, rel=1e-9, abs=1e-12)
     assert clf.certificate_.lower_bound == clf.lower_bound_
     assert clf.backend_used_ == "enumeration"
+    # the certificate carries the preprocessing: it predicts the same labels on raw data
+    assert list(clf.certificate_.predict(X)) == list(clf.predict(X))
 
 
 def test_classifier_refuses_three_classes_with_a_clear_message():
@@ -55,6 +57,7 @@ def test_regressor_predicts_in_the_units_of_y():
     f = reg.network_.predict(Xs, reg.problem_.activation)       # the certified network, standardized units
     np.testing.assert_allclose(reg.predict(X), f * y.std() + y.mean(), rtol=1e-12)
     assert reg.score(X, y) > 0.5
+    np.testing.assert_allclose(reg.certificate_.predict(X), reg.predict(X), rtol=1e-12)
 
 
 def test_auto_backend_by_size():
