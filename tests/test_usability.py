@@ -290,3 +290,30 @@ def test_convergence_plot_labels_what_each_curve_is(workdir, monkeypatch):
     report.plot_convergence(traj, "x.png", certified_gap=4e-11)
     labels = " | ".join(seen["labels"])
     assert "not the certified gap" in labels and "certified gap (upper - lower bound, as in the table): 4.00e-11" in labels
+
+
+def _readme_blocks():
+    import re
+
+    text = open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md"), encoding="utf-8").read()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_python_examples_run_as_written(workdir):
+    blocks = _readme_blocks()
+    assert len(blocks) >= 3
+    for code in blocks:
+        scope = {"__name__": "readme_example"}
+        exec(compile(code, "README.md", "exec"), scope)
+        for name, obj in list(scope.items()):
+            if name.startswith("test_") and callable(obj):
+                obj()                   # the certqnn.testing example: hypothesis runs its examples
+    assert os.path.exists("cert.json")
+
+
+def test_benchmarks_are_all_listed_in_the_readme():
+    root = os.path.join(os.path.dirname(__file__), os.pardir)
+    readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    for name in sorted(os.listdir(os.path.join(root, "benchmarks"))):
+        if name.endswith(".py"):
+            assert f"benchmarks/{name}" in readme, name
