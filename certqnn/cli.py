@@ -200,7 +200,11 @@ def cmd_solve(args) -> int:
     if args.convergence_plot:
         _require_matplotlib("--plot")
     options = backend_options(args.backend, args)
-    if args.convergence_plot and "history" in declared_options(get_backend(args.backend.split(":", 1)[0]).Options):
+    if args.convergence_plot:
+        if "history" not in declared_options(get_backend(args.backend.split(":", 1)[0]).Options):
+            # refused before the solve: the backend records no convergence history to draw
+            raise UsageError(f"--plot: backend '{args.backend}' records no convergence history "
+                             "(use it with frank-wolfe or dqsfw; `compare --plot` draws any backend's bounds)")
         options["history"] = True
     get_backend(args.backend.split(":", 1)[0]).options(**options)   # bad options fail before loading data
     data, problem, test = _build_problem(args, args.test_fraction)

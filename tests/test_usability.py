@@ -317,3 +317,10 @@ def test_benchmarks_are_all_listed_in_the_readme():
     for name in sorted(os.listdir(os.path.join(root, "benchmarks"))):
         if name.endswith(".py"):
             assert f"benchmarks/{name}" in readme, name
+
+
+def test_plot_with_a_backend_without_history_is_refused_before_solve(workdir, no_solve, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["solve", SMALL, "--backend", "sdp", "--plot", "p.png"]) == 2
+    assert "--plot" in capsys.readouterr().err
+    assert not os.path.exists("p.png")
