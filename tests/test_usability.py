@@ -7,6 +7,8 @@ import subprocess
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import certqnn.cli as cli
 from certqnn.cli import main
@@ -324,3 +326,35 @@ def test_plot_with_a_backend_without_history_is_refused_before_solve(workdir, no
     assert main(["solve", SMALL, "--backend", "sdp", "--plot", "p.png"]) == 2
     assert "--plot" in capsys.readouterr().err
     assert not os.path.exists("p.png")
+
+
+# -- invariants of the preprocessing section ------------------------------------------------------
+
+_finite = st.floats(-1e3, 1e3, allow_nan=False)
+_scale = st.floats(1e-3, 1e3, allow_nan=False)
+
+
+@pytest.fixture(scope="module")
+def small_cert():
+    from certqnn import QNNProblem, certify, solve
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(25, 3))
+    problem = QNNProblem(X, (X[:, 0] * X[:, 1]), beta=0.5)
+    return certify(problem, solve(problem, "enumeration"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(mean=st.lists(_finite, min_size=3, max_size=3), scale=st.lists(_scale, min_size=3, max_size=3),
+       y_mean=_finite, y_scale=_scale, rows=st.lists(st.lists(_finite, min_size=3, max_size=3), min_size=1, max_size=5))
+def test_preprocessing_round_trips_and_predict_is_the_affine_map(small_cert, mean, scale, y_mean, y_scale, rows):
+    cert = Certificate.from_json(small_cert.to_json())
+    cert.preprocessing = {"x_mean": mean, "x_scale": scale, "y_mean": y_mean, "y_scale": y_scale}
+    again = Certificate.from_json(cert.to_json())
+    assert json.loads(again.to_json()) == json.loads(cert.to_json())       # bit-for-bit round trip
+    X = np.array(rows)
+    expected = small_cert.network.predict((X - np.array(mean)) / np.array(scale),
+                                          small_cert.problem().activation) * y_scale + y_mean
+    np.testing.assert_array_equal(again.predict(X), expected)
+    from certqnn.trusted.verify import verify
+    assert verify(again).ok                                                 # metadata: the bounds still hold
