@@ -198,7 +198,7 @@ class QuantizedNetClassifier(ClassifierMixin, _QuantizedNetBase):
         return self.classes_[(f > 0).astype(int)]
 
     def _is_logistic(self):
-        return str(self.loss).lower() == "logistic"
+        return str(getattr(self.loss, "name", self.loss)).lower() == "logistic"
 
     @available_if(_is_logistic)
     def predict_proba(self, X) -> np.ndarray:

@@ -358,3 +358,15 @@ def test_preprocessing_round_trips_and_predict_is_the_affine_map(small_cert, mea
     np.testing.assert_array_equal(again.predict(X), expected)
     from certqnn.trusted.verify import verify
     assert verify(again).ok                                                 # metadata: the bounds still hold
+
+
+def test_export_of_an_empty_network(workdir, capsys):
+    """beta large enough that alpha = 0: the exports stay valid (C has no zero-length arrays)."""
+    assert main(["solve", "synthetic:n=30,d=4,seed=0", "--backend", "enumeration", "--beta", "1e6", "--out", "z.json"]) == 0
+    assert Certificate.read("z.json").U.shape == (4, 0)
+    assert main(["export", "z.json", "--format", "json", "--out", "z.model.json"]) == 0
+    assert json.load(open("z.model.json"))["width"] == 0
+    assert main(["export", "z.json", "--format", "c", "--out", "z.h"]) == 0
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is not None:
+        assert subprocess.run([cc, "-std=c99", "-Wall", "-Werror", "-fsyntax-only", "z.h"]).returncode == 0
