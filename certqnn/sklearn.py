@@ -98,8 +98,9 @@ class _QuantizedNetBase(BaseEstimator):
         self.problem_ = problem
         self.backend_used_ = be.name
         if not np.any(Xs):
-            # every feature is constant: f(x) = c * sum(alpha) for every x, and with c = 0 the
-            # network is 0; nothing to certify beyond the trivial network (no solver can help)
+            # every feature is constant, so every network is the constant c * sum(alpha) and the
+            # solvers' factorizations break down on the all-zero design: return the zero network
+            # (prediction: y's mean / classes_[0]), uncertified; optimal when c = 0, not otherwise
             self.network_ = None
             self.certificate_ = None
             self.lower_bound_ = self.upper_bound_ = self.gap_ = None
