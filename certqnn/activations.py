@@ -49,6 +49,7 @@ class Polynomial:
         if len(parts) != 3:
             raise InvalidProblemError("activation", f"expected three numbers 'a,b,c', got {text!r}")
         try:
-            return cls(*(float(p) for p in parts))
+            values = [float(p) for p in parts]
         except ValueError:
             raise InvalidProblemError("activation", f"expected three numbers 'a,b,c', got {text!r}") from None
+        return cls(*values)       # its own checks name the real problem (e.g. a = b = 0)

@@ -1,4 +1,4 @@
-"""`certqnn` command line (docs/cli.md): demo, solve, verify, compare.
+"""`certqnn` command line (docs/cli.md): demo, solve, verify, compare, predict, export.
 
 Exit codes: 0 success (verify: the certificate holds), 1 the certificate does not hold,
 2 bad input or failure (message on stderr, no output file written).
@@ -42,6 +42,16 @@ def _positive_float(text):
     return value
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text!r}")
+    return value
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -60,14 +70,28 @@ def _add_problem_options(p: argparse.ArgumentParser):
     p.add_argument("--width", type=_positive_int, default=None, help="at most M neurons (default: unconstrained)")
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                    help="standardize X columns (and y for regression); default on")
+    p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                   help=".csv/.npz: auto (two distinct labels -> classification, mapped to -1/+1), "
+                        "classification or regression (default auto)")
     add_backend_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _build_problem(args):
-    from .datasets import load
+def _build_problem(args, test_fraction: float | None = None):
+    """(data, problem, test) from the command line; test is the standardized held-out Dataset
+    (None without test_fraction). Standardization is fitted on the training rows only."""
+    from .datasets import load, split, standardize_dataset
 
-    data = load(args.data, standardize=args.standardize)
+    raw = load(args.data, standardize=False, task=getattr(args, "task", None))
+    test = None
+    if test_fraction:
+        raw, test = split(raw, test_fraction, seed=_split_seed(args))
+    data = standardize_dataset(raw, args.standardize)
+    if test is not None:
+        from .datasets import apply_preprocessing
+
+        test.X = apply_preprocessing(data.preprocessing, test.X) if np.all(np.isfinite(test.X)) else test.X
+        test.preprocessing = data.preprocessing
     beta = args.beta
     try:
         beta = float(beta)
@@ -75,7 +99,46 @@ def _build_problem(args):
         pass  # QNNProblem names the field
     problem = QNNProblem(data.X, data.y, activation=Polynomial.parse(args.activation), levels=args.levels,
                          loss=args.loss, beta=beta, width=args.width)
-    return data, problem
+    _refuse_degenerate(problem)
+    if _mpi_rank() == 0:
+        print(f"task: {data.task_reason}", file=sys.stderr)
+    return data, problem, test
+
+
+def _refuse_degenerate(problem: QNNProblem) -> None:
+    """Data with nothing to learn fail here, before any solver (whose factorizations would fail)."""
+    from .errors import InvalidProblemError
+
+    if problem.n < 2:
+        raise InvalidProblemError("DATA", f"has n = {problem.n} sample; a certified fit needs at least 2")
+    if not np.any(problem.X):
+        raise InvalidProblemError("DATA", "every feature is constant (all of X is 0 after standardization), so every "
+                                  "network predicts a constant; give at least one varying feature")
+
+
+def _split_seed(args) -> int:
+    seed = getattr(args, "opt_seed", None)
+    return 0 if seed is None else int(seed)
+
+
+def _check_seed(args) -> None:
+    seed = getattr(args, "opt_seed", None)
+    if seed is not None and seed < 0:
+        raise UsageError(f"--seed: must be a non-negative integer, got {seed}")
+
+
+def _held_out(cert: Certificate, problem: QNNProblem, test) -> str:
+    """'test accuracy 95.6% (114 samples)' or 'test R^2 0.81 (...)' of the certified network."""
+    f = cert.network.predict(test.X, problem.activation)
+    if test.task == "classification":
+        return f"test accuracy {np.mean(np.where(f > 0, 1.0, -1.0) == test.y):.1%} ({test.y.shape[0]} held-out samples)"
+    resid = float(np.sum((f - test.y) ** 2))
+    total = float(np.sum((test.y - test.y.mean()) ** 2))
+    r2 = 1.0 - resid / total if total > 0 else float("nan")
+    return f"test R^2 {r2:.4f} ({test.y.shape[0]} held-out samples; standardized y, the same R^2 as in y's units)"
+
+
+_SOLVE_SECONDS: dict[int, float] = {}
 
 
 def _run(problem, backend_spec: str, options: dict, exact_value=None):
@@ -83,8 +146,10 @@ def _run(problem, backend_spec: str, options: dict, exact_value=None):
     name = backend_spec.split(":", 1)[0]
     start = time.perf_counter()
     result = solve(problem, name, **options)
+    solve_seconds = time.perf_counter() - start
     cert = certify(problem, result, exact_value=exact_value)
     seconds = time.perf_counter() - start
+    _SOLVE_SECONDS[id(result)] = solve_seconds     # for the time-limit notice of `solve`
     label = backend_spec if ":" in backend_spec or name != "sdp" else f"sdp:{result.report.get('engine', 'scs')}"
     if result.time_limit_hit:
         label += " (time limit)"
@@ -136,19 +201,25 @@ def _trajectory_title(result) -> str:
 
 def cmd_solve(args) -> int:
     _check_outputs(args.out, args.convergence_plot)
+    _check_seed(args)
     if args.convergence_plot:
         _require_matplotlib("--plot")
     options = backend_options(args.backend, args)
-    if args.convergence_plot and "history" in declared_options(get_backend(args.backend.split(":", 1)[0]).Options):
+    if args.convergence_plot:
+        if "history" not in declared_options(get_backend(args.backend.split(":", 1)[0]).Options):
+            # refused before the solve: the backend records no convergence history to draw
+            raise UsageError(f"--plot: backend '{args.backend}' records no convergence history "
+                             "(use it with frank-wolfe or dqsfw; `compare --plot` draws any backend's bounds)")
         options["history"] = True
     get_backend(args.backend.split(":", 1)[0]).options(**options)   # bad options fail before loading data
-    data, problem = _build_problem(args)
+    data, problem, test = _build_problem(args, args.test_fraction)
     root = _mpi_rank() == 0
     if root:
         print(f"problem: {data.name}: {problem.describe()}", file=sys.stderr)
     row, cert, result = _run(problem, args.backend, options)
     if not root:
         return EXIT_OK   # under MPI every rank solves and certifies; rank 0 reports and writes
+    cert.preprocessing = data.preprocessing
     if args.out:
         cert.write(args.out)
     if args.convergence_plot:
@@ -157,9 +228,17 @@ def cmd_solve(args) -> int:
         from .report import plot_convergence
 
         plot_convergence(result.trajectory, args.convergence_plot, title=_trajectory_title(result),
-                         x="bits" if "bits" in result.trajectory else "iteration")
+                         x="bits" if "bits" in result.trajectory else "iteration", certified_gap=cert.gap)
         print(f"convergence plot written to {args.convergence_plot}")
     print(table([row]))
+    if result.time_limit_hit:
+        solved = _SOLVE_SECONDS.get(id(result))
+        after = f" after {solved:.1f} s" if solved is not None else ""
+        print(f"the time limit stopped the run{after} (backend '{result.backend}'); certifying took "
+              f"{row.seconds - solved if solved is not None else float('nan'):.1f} s more (not limited). "
+              "The bounds above are certified; the gap is what was reached before the stop")
+    if test is not None:
+        print(f"{_held_out(cert, problem, test)}; certified relative gap {cert.relative_gap:.2e} (training objective)")
     t = cert.tightness
     if "cuts_added" in t:
         print(f"Shor bound {t['shor_bound']:.8g} -> strengthened {t['strengthened_bound']:.8g} "
@@ -170,13 +249,22 @@ def cmd_solve(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    cert = Certificate.read(args.file)
-    data = None
-    if args.data:
-        from .datasets import load
+    import os
 
-        ds = load(args.data, standardize=args.standardize)
-        data = (ds.X, ds.y)
+    try:
+        if os.path.isdir(args.file):
+            raise UsageError(f"{args.file} is a directory; give a certificate file")
+        cert = Certificate.read(args.file)
+        data = None
+        if args.data:
+            from .datasets import load
+
+            ds = load(args.data, standardize=args.standardize)
+            data = (ds.X, ds.y)
+    except (CertQNNError, CertificateFormatError) as exc:
+        if args.json:   # a caller parsing stdout gets JSON in every case
+            print(json.dumps({"ok": False, "error": str(exc), "field": getattr(exc, "field", None)}, indent=2))
+        raise
     verdict = verify(cert, data=data)
     if args.json:
         print(json.dumps(verdict.to_dict(), indent=2))
@@ -191,18 +279,80 @@ def cmd_verify(args) -> int:
     return EXIT_OK if verdict.ok else EXIT_FAILED_CHECK
 
 
+def _read_certificate(path) -> Certificate:
+    import os
+
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory; give a certificate file")
+    return Certificate.read(path)
+
+
+def cmd_predict(args) -> int:
+    """Apply a certified network to raw data: predictions in the original units or labels."""
+    from .atomic import write_text_atomic
+    from .datasets import read_features
+
+    _check_outputs(args.out)
+    cert = _read_certificate(args.cert)
+    X = read_features(args.data, cert.n_features)
+    if cert.preprocessing is None:
+        print("note: version-1 certificate without preprocessing: DATA must be in the certified "
+              "(standardized) units", file=sys.stderr)
+    pred = cert.predict(X)
+    lines = [_cell(v) for v in pred]
+    if args.out:
+        write_text_atomic(args.out, "prediction\n" + "".join(line + "\n" for line in lines))
+        print(f"{len(lines)} predictions ({cert.task}) written to {args.out}", file=sys.stderr)
+    else:
+        print("\n".join(lines))
+    return EXIT_OK
+
+
+def _cell(v) -> str:
+    """One CSV cell: strings quoted when needed; integral numbers (labels such as 0/1) as integers."""
+    if isinstance(v, str):
+        return v if not any(ch in v for ch in ',"\n') else '"' + v.replace('"', '""') + '"'
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def cmd_export(args) -> int:
+    """Write the certified network as npz, json or a C header."""
+    from . import export
+    from .atomic import atomic_path, write_text_atomic
+
+    _check_outputs(args.out)
+    cert = _read_certificate(args.cert)
+    if args.format == "npz":
+        if not args.out:
+            raise UsageError("--format npz: give --out FILE.npz (binary output)")
+        payload = export.to_npz_bytes(cert)
+        with atomic_path(args.out) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(payload)
+    else:
+        text = export.to_json(cert) if args.format == "json" else export.to_c_header(cert, args.name)
+        if not args.out:
+            print(text, end="" if text.endswith("\n") else "\n")
+            return EXIT_OK
+        write_text_atomic(args.out, text)
+    print(f"{args.format} export written to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_compare(args) -> int:
     specs = [s.strip() for s in args.backends.split(",") if s.strip()]
     if not specs:
         raise UsageError("--backends: give at least one backend, e.g. --backends enumeration,sdp")
     from .backends.base import REGISTRY
     _check_outputs(args.plot)
+    _check_seed(args)
     if args.plot:
         _require_matplotlib("--plot")
     options = {spec: backend_options(spec, args, specs) for spec in specs}
     for spec in specs:
         get_backend(spec.split(":", 1)[0]).options(**options[spec])
-    data, problem = _build_problem(args)
+    data, problem, _ = _build_problem(args)
     print(f"problem: {data.name}: {problem.describe()}", file=sys.stderr)
     rows, certs, trajectories = [], [], {}
     exact = None
@@ -245,18 +395,31 @@ def cmd_compare(args) -> int:
     return EXIT_OK if certs else EXIT_BAD_INPUT
 
 
+DEMO_TEST_FRACTION = 0.2
+
+
 def cmd_demo(args) -> int:
     """The main job: certify quantized networks on the breast-cancer data bundled with scikit-learn."""
-    from .datasets import load
+    from .datasets import Dataset, apply_preprocessing, load, split, standardize_dataset
 
-    print("certqnn demo: binary-weight networks with sigma(t) = t^2 on scikit-learn's breast_cancer data\n"
-          "(569 samples, standardized, labels +-1, beta = 1). Every bound below is certified: the lower bound\n"
-          "holds for EVERY binary network of any width; the upper bound is the returned network's objective.\n")
     _check_outputs(args.out)
-    small_data = load("sklearn:breast_cancer,features=12")
-    small = QNNProblem(small_data.X, small_data.y, beta=1.0)
-    full_data = load("sklearn:breast_cancer")
-    full = QNNProblem(full_data.X, full_data.y, beta=1.0)
+    raw = load("sklearn:breast_cancer", standardize=False)
+    train_raw, test_raw = split(raw, DEMO_TEST_FRACTION, seed=0)
+    n_train, n_test = train_raw.y.shape[0], test_raw.y.shape[0]
+    print("certqnn demo: binary-weight networks with sigma(t) = t^2 on scikit-learn's breast_cancer data\n"
+          f"({raw.y.shape[0]} samples: {n_train} to train on, {n_test} held out (seed 0); standardized with the training\n"
+          "rows' means and scales, labels +-1, beta = 1). Every bound below is certified on the training rows: the\n"
+          "lower bound holds for EVERY binary network of any width; the upper bound is the returned network's objective.\n")
+
+    def prepared(k):
+        """(problem, standardized test Dataset) on the first k features."""
+        train = standardize_dataset(Dataset(train_raw.X[:, :k], train_raw.y, f"breast_cancer[{k}]", "classification",
+                                            dict(train_raw.preprocessing or {})))
+        test = Dataset(apply_preprocessing(train.preprocessing, test_raw.X[:, :k]), test_raw.y, "test", "classification")
+        return QNNProblem(train.X, train.y, beta=1.0), test, train.preprocessing
+
+    small, small_test, _ = prepared(12)
+    full, full_test, full_pre = prepared(30)
     runs = [("12 features: enumeration (exact)", small, "enumeration", {}),
             ("12 features: sdp (Shor + rounding)", small, "sdp", {}),
             ("12 features: sdp + triangle cuts", small, "sdp", {"cuts": "triangle"}),
@@ -268,21 +431,29 @@ def cmd_demo(args) -> int:
         result = solve(problem, backend, **opts)
         cert = certify(problem, result)
         seconds = time.perf_counter() - start
+        if result.time_limit_hit:
+            label += " (time limit)"
         rows.append(Row(label, cert.lower_bound, cert.upper_bound, cert.gap, cert.relative_gap, int(cert.alpha.shape[0]), seconds))
         certs.append(cert)
         print(f"  done: {label} ({seconds:.1f} s)", file=sys.stderr)
     print(table(rows))
     exact12, shor12, cut12, sdp30, best = certs
+    best.preprocessing = full_pre
     acc = _accuracy(best, full.X, full.y, full.activation)
+    test_acc = _accuracy(best, full_test.X, full_test.y, full.activation)
+    test12 = _accuracy(exact12, small_test.X, small_test.y, small.activation)
     print(f"\n12 features: the exact optimum is {exact12.upper_bound:.8g}. The Shor SDP bound is "
           f"{(exact12.upper_bound - shor12.lower_bound) / exact12.upper_bound:.2%} below it; with triangle cuts "
           f"{(exact12.upper_bound - cut12.lower_bound) / exact12.upper_bound:.1e}.")
     print(f"30 features (2^29 distinct neurons): column generation certifies a {best.alpha.shape[0]}-neuron network "
-          f"as globally optimal to relative gap {best.relative_gap:.1e} (training accuracy {acc:.1%});\n"
+          f"as globally optimal to relative gap {best.relative_gap:.1e};\n"
           f"the SDP network alone is within {sdp30.relative_gap:.1%} of its own certified bound.")
+    print(f"held-out accuracy ({n_test} test samples): 30-feature optimum {test_acc:.1%} (training {acc:.1%}); "
+          f"12-feature optimum {test12:.1%}.")
     best.write(args.out)
     print(f"\ncertificate of the 30-feature optimum written to {args.out}  "
-          f"(re-check it from scratch with: certqnn verify {args.out})")
+          f"(re-check it from scratch with: certqnn verify {args.out};\n"
+          f" apply it to raw data with: certqnn predict {args.out} DATA)")
     return EXIT_OK
 
 
@@ -300,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="certificate file to write (JSON)")
     p.add_argument("--plot", dest="convergence_plot", default=None, metavar="FILE.png",
                    help="frank-wolfe/dqsfw: objective, gap (and consensus error vs bits) figure")
+    p.add_argument("--test-fraction", type=_fraction, default=None, metavar="F",
+                   help="hold out this fraction of the rows (drawn with --seed, default 0) and report the "
+                        "certified network's test accuracy (classification) or R^2 (regression)")
     _add_problem_options(p)
     p.set_defaults(func=cmd_solve)
     p = sub.add_parser("verify", help="re-verify a certificate from scratch (exit 0 holds, 1 does not, 2 bad file)")
@@ -314,6 +488,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, metavar="FILE.png", help="draw the bounds (needs matplotlib)")
     _add_problem_options(p)
     p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("predict", help="apply a certified network to raw data (original units or labels)")
+    p.add_argument("cert", metavar="CERT.json")
+    p.add_argument("data", metavar="DATA", help=".csv/.npz with the network's d feature columns (a trailing label "
+                                                 "column is ignored) or any DATA spec")
+    p.add_argument("--out", default=None, metavar="FILE.csv", help="write the predictions here (default: print)")
+    p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("export", help="write the certified network as npz, json or a C header")
+    p.add_argument("cert", metavar="CERT.json")
+    p.add_argument("--format", choices=("npz", "json", "c"), required=True)
+    p.add_argument("--out", default=None, metavar="FILE", help="output file (default: print; npz needs --out)")
+    p.add_argument("--name", default="certqnn", help="C identifier prefix (default certqnn)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -331,6 +517,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:          # e.g. `certqnn predict ... | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ class Dataset:
     y: np.ndarray          # (n,)
     name: str
     task: str              # "classification" (y in {-1,+1}) or "regression"
+    # how the raw data became X, y (filled by load): x_mean, x_scale (d,), and y_mean, y_scale
+    # (regression) or label_map {"-1": raw label, "1": raw label} (classification); see preprocessing()
+    preprocessing: dict | None = None
+    task_reason: str = ""  # why this task was chosen (printed by the CLI)
 
 
 def _options(text: str, field: str) -> dict:
@@ -73,6 +77,10 @@ def load_sklearn(spec: str) -> Dataset:
         if cls not in classes:
             raise InvalidProblemError("DATA", f"class={cls} is not a class of {name} ({classes.tolist()})")
         y, task = np.where(target == cls, 1.0, -1.0), "classification"
+        names = getattr(bunch, "target_names", None)
+        pos = names[cls] if names is not None and 0 <= cls < len(names) else cls
+        label_map = {"-1": (f"not {pos}" if len(classes) > 2 else
+                            (names[classes[0]] if names is not None else int(classes[0]))), "1": pos}
     seed = _int(opts, "seed", 0, "DATA")
     n = _int(opts, "n", X.shape[0], "DATA", lo=1)
     if n < X.shape[0]:
@@ -83,12 +91,53 @@ def load_sklearn(spec: str) -> Dataset:
         X = X[:, :k]
     if opts:
         raise InvalidProblemError("DATA", f"unknown option(s) {', '.join(opts)} for sklearn:{name}")
-    return Dataset(X, y, f"sklearn:{spec}", task)
+    data = Dataset(X, y, f"sklearn:{spec}", task)
+    if task == "classification":
+        data.preprocessing = {"label_map": {k: _plain(v) for k, v in label_map.items()}}
+    return data
 
 
-def load(spec: str, standardize: bool = True) -> Dataset:
+def _plain(v):
+    """A JSON-friendly label: numpy scalars become Python numbers/strings."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    return v if isinstance(v, (int, float, str)) else str(v)
+
+
+def _classify_labels(y: np.ndarray, spec: str, task: str | None) -> tuple[np.ndarray, str, dict | None, str]:
+    """Decide the task of a file's last column y (n,): two distinct values -> classification with
+    the larger value mapped to +1 (unless task says otherwise). Returns (y, task, label_map, reason)."""
+    values = np.unique(y[np.isfinite(y)])
+    if task not in (None, "auto", "classification", "regression"):
+        raise InvalidProblemError("task", f"must be auto, classification or regression, got {task!r}")
+    if task == "regression":
+        return y, "regression", None, "regression (--task regression)"
+    if values.size == 2 or (task == "classification" and values.size <= 2):
+        if values.size != 2:
+            raise InvalidProblemError("task", f"classification needs exactly two labels in {spec}, found {values.size}")
+        neg, pos = values
+        mapped = np.where(y == pos, 1.0, -1.0)
+        label_map = {"-1": _plain(neg), "1": _plain(pos)}
+        return mapped, "classification", label_map, f"classification: two labels, {neg:g} -> -1 and {pos:g} -> +1"
+    if task == "classification":
+        raise InvalidProblemError("task", f"classification needs exactly two labels in {spec}, found {values.size}")
+    return y, "regression", None, f"regression: the last column has {values.size} distinct values"
+
+
+def _file_dataset(X, y, spec, task) -> Dataset:
+    y, chosen, label_map, reason = _classify_labels(y, spec, task)
+    data = Dataset(X, y, spec, chosen, task_reason=reason)
+    if label_map is not None:
+        data.preprocessing = {"label_map": label_map}
+    return data
+
+
+def load(spec: str, standardize: bool = True, task: str | None = None) -> Dataset:
     """Read DATA (see module docstring); standardize: zero-mean unit-variance columns of X (constant
-    columns become 0) and, for regression, of y."""
+    columns become 0) and, for regression, of y. The transformation is recorded in
+    `data.preprocessing` (x_mean, x_scale, and y_mean, y_scale or label_map), so that a network
+    trained on the result can be applied to raw data. task (files only): auto (default: two
+    distinct labels -> classification), classification or regression."""
     spec = str(spec)
     if spec.startswith("sklearn:"):
         data = load_sklearn(spec[len("sklearn:"):])
@@ -115,25 +164,130 @@ def load(spec: str, standardize: bool = True) -> Dataset:
                 X, y = np.array(f["X"], dtype=float), np.array(f["y"], dtype=float)
         except (ValueError, OSError) as exc:
             raise InvalidProblemError("DATA", f"cannot read {spec}: {exc}") from None
-        data = Dataset(X, y, spec, "classification" if set(np.unique(y)) <= {-1.0, 1.0} else "regression")
+        data = _file_dataset(X, y, spec, task)
     elif spec.lower().endswith(".csv"):
         if not os.path.exists(spec):
             raise InvalidProblemError("DATA", f"file {spec!r} does not exist")
-        try:
-            arr = np.genfromtxt(spec, delimiter=",", dtype=float)
-        except ValueError as exc:
-            raise InvalidProblemError("DATA", f"cannot parse {spec} as numeric CSV: {exc}") from None
-        if arr.ndim == 2 and arr.shape[0] > 0 and np.all(np.isnan(arr[0])):
-            arr = arr[1:]  # header row
+        arr = _read_csv(spec)
         if arr.ndim != 2 or arr.shape[1] < 2 or arr.shape[0] == 0:
             raise InvalidProblemError("DATA", f"{spec} must have >= 1 row and >= 2 columns (features..., y)")
         X, y = arr[:, :-1], arr[:, -1]
-        data = Dataset(X, y, spec, "classification" if set(np.unique(y)) <= {-1.0, 1.0} else "regression")
+        data = _file_dataset(X, y, spec, task)
     else:
         raise InvalidProblemError("DATA", f"{spec!r}: use a .npz or .csv file, sklearn:NAME or synthetic:n=..,d=..,seed=..")
+    return standardize_dataset(data, standardize)
+
+
+def standardize_dataset(data: Dataset, standardize: bool = True) -> Dataset:
+    """Standardize a raw Dataset in place (see load) and record the transformation in
+    data.preprocessing; standardize=False records the identity."""
+    if not data.task_reason:
+        data.task_reason = data.task
+    pre = dict(data.preprocessing or {})
+    d = data.X.shape[1] if data.X.ndim == 2 else 0
+    pre["x_mean"], pre["x_scale"] = [0.0] * d, [1.0] * d
+    if data.task == "regression":
+        pre["y_mean"], pre["y_scale"] = 0.0, 1.0
     if standardize and np.all(np.isfinite(data.X)) and data.X.size:
         mu, sd = data.X.mean(axis=0), data.X.std(axis=0)
-        data.X = (data.X - mu) / np.where(sd > 0, sd, 1.0)
+        scale = np.where(sd > 0, sd, 1.0)
+        data.X = (data.X - mu) / scale
+        pre["x_mean"], pre["x_scale"] = mu.tolist(), scale.tolist()
         if data.task == "regression" and np.all(np.isfinite(data.y)) and data.y.std() > 0:
+            pre["y_mean"], pre["y_scale"] = float(data.y.mean()), float(data.y.std())
             data.y = (data.y - data.y.mean()) / data.y.std()
+    data.preprocessing = pre
     return data
+
+
+def split(data: Dataset, test_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Random train/test split of a raw Dataset (rows drawn with numpy's default_rng(seed)); both
+    parts are non-empty. Standardize the train part afterwards and apply its preprocessing to test."""
+    n = data.X.shape[0]
+    if not 0 < test_fraction < 1:
+        raise InvalidProblemError("--test-fraction", f"must be strictly between 0 and 1, got {test_fraction!r}")
+    n_test = int(round(test_fraction * n))
+    if n_test < 1 or n - n_test < 2:
+        raise InvalidProblemError("--test-fraction", f"{test_fraction:g} of n = {n} samples leaves {n_test} test and "
+                                  f"{n - n_test} training samples; need >= 1 and >= 2")
+    perm = np.random.default_rng(seed).permutation(n)
+    test_idx, train_idx = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+
+    def part(idx, tag):
+        return Dataset(data.X[idx], data.y[idx], f"{data.name} [{tag}]", data.task,
+                       dict(data.preprocessing) if data.preprocessing else None, data.task_reason)
+
+    return part(train_idx, f"train {n - n_test}"), part(test_idx, f"test {n_test}")
+
+
+def apply_preprocessing(pre: dict, X: np.ndarray) -> np.ndarray:
+    """Raw features (n, d) -> the standardized features a network trained with `pre` expects."""
+    return (np.asarray(X, float) - np.asarray(pre["x_mean"], float)) / np.asarray(pre["x_scale"], float)
+
+
+def read_features(spec: str, d: int) -> np.ndarray:
+    """Raw features (n, d) for prediction: a .csv/.npz with d columns (features only) or d + 1
+    (features then the label/target, which is ignored), or any DATA spec load() accepts."""
+    spec = str(spec)
+    if spec.lower().endswith(".csv"):
+        arr = _read_csv(spec)
+    elif spec.lower().endswith(".npz"):
+        if not os.path.exists(spec):
+            raise InvalidProblemError("DATA", f"file {spec!r} does not exist")
+        try:
+            with np.load(spec, allow_pickle=False) as f:
+                if "X" not in f:
+                    raise InvalidProblemError("DATA", f"{spec} must contain an array 'X' (n x d)")
+                arr = np.array(f["X"], dtype=float)
+        except (ValueError, OSError) as exc:
+            raise InvalidProblemError("DATA", f"cannot read {spec}: {exc}") from None
+    else:
+        arr = load(spec, standardize=False).X
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.shape[1] == d + 1 and not spec.lower().endswith(".npz"):
+        arr = arr[:, :d]
+    if arr.shape[1] != d:
+        raise InvalidProblemError("DATA", f"{spec} has {arr.shape[1]} columns; the network takes {d} features "
+                                  f"(give {d} feature columns, optionally followed by the label column)")
+    if not np.all(np.isfinite(arr)):
+        r, c = np.argwhere(~np.isfinite(arr))[0]
+        raise InvalidProblemError("DATA", f"{spec}: NaN or inf at data row {r + 1}, column {c + 1} (counted from 1)")
+    return arr
+
+
+def _read_csv(spec: str) -> np.ndarray:
+    """A numeric CSV as an (n, k) array; a first row without numbers is a header. A cell that is not
+    a number is an error naming its line and column (counted from 1)."""
+    import csv
+
+    if not os.path.exists(spec):
+        raise InvalidProblemError("DATA", f"file {spec!r} does not exist")
+    try:
+        with open(spec, newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidProblemError("DATA", f"cannot read {spec}: {exc}") from None
+
+    def number(text):
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+    start = 1 if rows and all(number(c) is None for c in rows[0]) else 0
+    out = []
+    for i, row in enumerate(rows[start:], start=start + 1):
+        values = []
+        for j, cell in enumerate(row, start=1):
+            v = number(cell.strip())
+            if v is None:
+                what = "an empty cell" if not cell.strip() else f"{cell.strip()[:40]!r} is not a number"
+                raise InvalidProblemError("DATA", f"{spec}, line {i}, column {j} (counted from 1): {what}")
+            values.append(v)
+        if out and len(values) != len(out[0]):
+            raise InvalidProblemError("DATA", f"{spec}, line {i}: {len(values)} columns, the rows above have {len(out[0])}")
+        out.append(values)
+    if not out:
+        raise InvalidProblemError("DATA", f"{spec} has no data rows")
+    return np.array(out, dtype=float)

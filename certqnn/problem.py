@@ -27,7 +27,7 @@ def _as_matrix(X) -> np.ndarray:
         raise InvalidProblemError("X", f"is empty (shape {X.shape}); need at least one sample and one feature")
     if not np.all(np.isfinite(X)):
         bad = np.argwhere(~np.isfinite(X))[0]
-        raise InvalidProblemError("X", f"contains NaN or inf (first at row {bad[0]}, column {bad[1]}); clean or impute the data")
+        raise InvalidProblemError("X", f"contains NaN or inf (first at row {bad[0]}, column {bad[1]}, counted from 0); clean or impute the data")
     if X.shape[0] > MAX_SAMPLES or X.shape[1] > MAX_FEATURES:
         raise InvalidProblemError("X", f"shape {X.shape} exceeds the limits n <= {MAX_SAMPLES}, d <= {MAX_FEATURES}")
     return X
@@ -45,7 +45,7 @@ def _as_vector(y, n: int) -> np.ndarray:
     if y.shape[0] != n:
         raise InvalidProblemError("y", f"has length {y.shape[0]} but X has n = {n} rows")
     if not np.all(np.isfinite(y)):
-        raise InvalidProblemError("y", f"contains NaN or inf (first at index {int(np.argmax(~np.isfinite(y)))})")
+        raise InvalidProblemError("y", f"contains NaN or inf (first at index {int(np.argmax(~np.isfinite(y)))}, counted from 0)")
     return y
 
 

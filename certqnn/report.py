@@ -98,7 +98,17 @@ def plot_bounds(rows: list[Row], path: str, title: str = "") -> None:
     _save(plt, fig, path, dpi=120)
 
 
-def plot_convergence(trajectory: dict, path, title: str = "", x: str = "iteration") -> None:
+CONVERGENCE_LABELS = {
+    "objective": "objective J of the iterate (before certification)",
+    "fw_gap": "FW gap of the solver's own formulation (its stopping test, not the certified gap)",
+    "dual_bound": "objective - best dual bound seen by the solver",
+    "consensus_error": "consensus error between agents",
+    "certified_gap": "certified gap (upper - lower bound, as in the table)",
+}
+
+
+def plot_convergence(trajectory: dict, path, title: str = "", x: str = "iteration",
+                     certified_gap: float | None = None) -> None:
     """Objective, FW gap, objective - best dual bound and (dqsfw) consensus error on a log scale
     against iterations, or against the bits sent with x="bits" (dqsfw trajectories), into `path`
     (PNG/PDF; needs matplotlib). trajectory: per-iteration lists keyed by name (Result.trajectory);
@@ -113,17 +123,21 @@ def plot_convergence(trajectory: dict, path, title: str = "", x: str = "iteratio
     xs = np.asarray(trajectory[x], float) if x in trajectory else np.arange(1, gap.size + 1)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     if "objective" in trajectory:
-        ax.semilogy(xs, positive(trajectory["objective"]), label="objective J")
-    ax.semilogy(xs, positive(gap), label="FW gap")
+        ax.semilogy(xs, positive(trajectory["objective"]), label=CONVERGENCE_LABELS["objective"])
+    ax.semilogy(xs, positive(gap), label=CONVERGENCE_LABELS["fw_gap"])
     if "dual_bound" in trajectory:
         sub = np.asarray(trajectory["objective"], float) - np.asarray(trajectory["dual_bound"], float)
-        ax.semilogy(xs, positive(sub), label="objective - best dual bound")
+        ax.semilogy(xs, positive(sub), label=CONVERGENCE_LABELS["dual_bound"])
     if "consensus_error" in trajectory:
-        ax.semilogy(xs, positive(trajectory["consensus_error"]), label="consensus error")
+        ax.semilogy(xs, positive(trajectory["consensus_error"]), label=CONVERGENCE_LABELS["consensus_error"])
+    if certified_gap is not None and certified_gap > 0:
+        # the number the table reports, so the figure and the table cannot seem to disagree
+        ax.axhline(certified_gap, color="black", ls="--", lw=1.0,
+                   label=f"{CONVERGENCE_LABELS['certified_gap']}: {certified_gap:.2e}")
     ax.set_xlabel("bits sent" if x == "bits" else "iteration")
     ax.set_title(title or "Frank-Wolfe convergence")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     _save(plt, fig, path)
 

@@ -3,7 +3,7 @@
 Trains on a stratified 70 % split (standardized with the training statistics), certifies the
 result, and prints the certificate table and the train / test accuracy of each certified network.
 
-    python examples/breast_cancer.py [--beta 1.0] [--features 12] [--out-dir .]
+    python examples/breast_cancer.py [--beta 20] [--features 12] [--out-dir .]
 """
 import argparse
 import os

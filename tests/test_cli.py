@@ -141,7 +141,8 @@ def test_demo_runs_and_writes_certificate(workdir, capsys):
     assert main(["verify", "certificate.json"]) == 0
 
 
-@pytest.mark.parametrize("backend", ["sdp", "ste", "colgen"])
+@pytest.mark.parametrize("backend", ["sdp", "sdp:picos", "ste", "colgen", "enumeration", "frank-wolfe", "dqsfw",
+                                     "coarse-gradient", "bcgd", "binaryrelax", "askewsgd", "ptq"])
 def test_the_same_command_writes_the_same_certificate_bit_for_bit(backend, tmp_path):
     paths = [tmp_path / f"{backend}-{k}.json" for k in range(2)]
     for path in paths:

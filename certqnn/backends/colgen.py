@@ -51,8 +51,8 @@ class ColumnGenerationBackend(Backend):
             for name in ("max_rounds", "per_round", "restarts", "max_atoms"):
                 check_count(name, getattr(self, name))
             base.check_choice("pricing", self.pricing, PRICING)
-            if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-                raise InvalidProblemError("seed", f"must be an integer, got {self.seed!r}")
+            if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+                raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
 
     def supports(self, problem: QNNProblem):
         p = problem.binary_dim

@@ -13,18 +13,74 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..atomic import atomic_path
-from ..errors import CertificateFormatError
+from ..errors import CertificateFormatError, InvalidProblemError
 from ..limits import MAX_CUTS, MAX_FEATURES, MAX_FILE_BYTES, MAX_NEURONS, MAX_SAMPLES
 from ..losses import get_loss
 from ..problem import QNNProblem
 from ..quantization import Levels
 
 FORMAT = "certqnn-certificate"
-VERSION = 1
+VERSION = 2            # written when the file has a `preprocessing` section
+READS = (1, 2)         # version 1: no preprocessing section (still read and verified)
+MAX_LABEL_CHARS = 200
 
 
-def _reject_constant(name):
-    raise CertificateFormatError("json", f"non-finite number {name} is not allowed")
+class _Literal:
+    """A NaN / Infinity / -Infinity literal met while parsing (JSON has none; certqnn never writes them)."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def _nonfinite_path(obj, path="(root)"):
+    """The JSON path of the first NaN/Infinity literal in a parsed document, or None."""
+    if isinstance(obj, _Literal):
+        return path
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        sub = f"{path}[{k}]" if isinstance(k, int) else (k if path == "(root)" else f"{path}.{k}")
+        found = _nonfinite_path(v, sub)
+        if found:
+            return found
+    return None
+
+
+def _preprocessing(doc, d: int) -> dict:
+    """Validate the version-2 `preprocessing` section: metadata about units (the certified problem
+    is the standardized one; the verifier does not use it)."""
+    if not isinstance(doc, dict):
+        raise CertificateFormatError("preprocessing", "must be an object")
+    out = {}
+    for key in ("x_mean", "x_scale"):
+        arr = _array(doc.get(key), f"preprocessing.{key}", 1, (MAX_FEATURES,))
+        if arr.shape[0] != d:
+            raise CertificateFormatError(f"preprocessing.{key}", f"needs one entry per feature ({d}), got {arr.shape[0]}")
+        out[key] = arr
+    if np.any(out["x_scale"] <= 0):
+        raise CertificateFormatError("preprocessing.x_scale", "entries must be > 0")
+    if "y_mean" in doc or "y_scale" in doc:
+        out["y_mean"] = _number(doc, "y_mean") if "y_mean" in doc else 0.0
+        out["y_scale"] = _number(doc, "y_scale") if "y_scale" in doc else 1.0
+        if out["y_scale"] <= 0:
+            raise CertificateFormatError("preprocessing.y_scale", "must be > 0")
+    if doc.get("label_map") is not None:
+        lm = doc["label_map"]
+        if not isinstance(lm, dict) or set(lm) != {"-1", "1"}:
+            raise CertificateFormatError("preprocessing.label_map", 'must be {"-1": label, "1": label}')
+        for k, v in lm.items():
+            ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)) or \
+                (isinstance(v, str) and len(v) <= MAX_LABEL_CHARS)
+            if not ok:
+                raise CertificateFormatError(f"preprocessing.label_map.{k}", "must be a number or a short string")
+        out["label_map"] = dict(lm)
+    if "label_map" in out and "y_mean" in out:
+        raise CertificateFormatError("preprocessing", "has both a label_map (classification) and y_mean/y_scale (regression)")
+    return out
 
 
 def _number(doc, key, allow_null=False):
@@ -93,6 +149,57 @@ class Certificate:
     mu_plus: np.ndarray | None = None      # (k,) >= 0
     cuts_minus: np.ndarray | None = None
     mu_minus: np.ndarray | None = None
+    # how raw data were transformed into the certified X, y (format version 2; None in version 1):
+    # {"x_mean": (d,), "x_scale": (d,), and "y_mean", "y_scale" | "label_map": {"-1": l, "1": l}}
+    preprocessing: dict | None = None
+
+    # -- the network on raw data -----------------------------------------------------------
+    @property
+    def network(self):
+        """The certified QuantizedNetwork (U, alpha), on the standardized features."""
+        from ..network import QuantizedNetwork
+
+        return QuantizedNetwork(self.U, self.alpha)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.U.shape[0])
+
+    @property
+    def task(self) -> str:
+        pre = self.preprocessing or {}
+        if "label_map" in pre:
+            return "classification"
+        if "y_mean" in pre:
+            return "regression"
+        return "unknown"
+
+    def decision_function(self, X_raw) -> np.ndarray:
+        """f(x) of the certified network on raw features X_raw (n, d): the recorded preprocessing
+        (identity for version-1 files) is applied first. Shape (n,)."""
+        from ..activations import Polynomial
+
+        X = np.asarray(X_raw, float)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise InvalidProblemError("DATA", f"the network takes {self.n_features} features, the data have "
+                                         f"{X.shape[1] if X.ndim == 2 else X.shape}")
+        pre = self.preprocessing or {}
+        if "x_mean" in pre:
+            X = (X - np.asarray(pre["x_mean"], float)) / np.asarray(pre["x_scale"], float)
+        return self.network.predict(X, Polynomial(*self.problem_doc["activation"]))
+
+    def predict(self, X_raw) -> np.ndarray:
+        """Predictions in the original units (regression) or labels (classification), shape (n,)."""
+        f = self.decision_function(X_raw)
+        pre = self.preprocessing or {}
+        if "label_map" in pre:
+            lm = pre["label_map"]
+            return np.array([lm["1"] if v > 0 else lm["-1"] for v in f], dtype=object)
+        if "y_mean" in pre:
+            return f * float(pre["y_scale"]) + float(pre["y_mean"])
+        return f
 
     # -- problem ---------------------------------------------------------------------------
     def problem(self, data=None) -> QNNProblem:
@@ -116,8 +223,8 @@ class Certificate:
         def arr(a):
             return None if a is None else np.asarray(a, float).tolist()
 
-        return {
-            "format": FORMAT, "version": VERSION,
+        out = {
+            "format": FORMAT, "version": VERSION if self.preprocessing is not None else 1,
             "problem": _jsonable(self.problem_doc),
             "data_sha256": self.data_sha256,
             "network": {"U": arr(self.U), "alpha": arr(self.alpha)},
@@ -128,6 +235,9 @@ class Certificate:
             "tightness": _jsonable(self.tightness), "backend": self.backend, "seconds": None if self.seconds is None else float(self.seconds),
             "certqnn_version": self.certqnn_version,
         }
+        if self.preprocessing is not None:
+            out["preprocessing"] = _jsonable(self.preprocessing)
+        return out
 
     def _dual_dict(self) -> dict:
         def arr(a):
@@ -159,8 +269,13 @@ class Certificate:
             raise CertificateFormatError("(root)", "must be a JSON object")
         if doc.get("format") != FORMAT:
             raise CertificateFormatError("format", f"must be {FORMAT!r}")
-        if type(doc.get("version")) is not int or doc.get("version") != VERSION:
-            raise CertificateFormatError("version", f"unsupported version {doc.get('version')!r} (this certqnn reads {VERSION})")
+        if type(doc.get("version")) is not int or doc.get("version") not in READS:
+            raise CertificateFormatError("version", f"unsupported version {doc.get('version')!r} "
+                                         f"(this certqnn reads {', '.join(map(str, READS))})")
+        if doc["version"] == 1 and "preprocessing" in doc:
+            raise CertificateFormatError("preprocessing", "is a version-2 section; this file says version 1")
+        if doc["version"] == 2 and "preprocessing" not in doc:
+            raise CertificateFormatError("version", "2 requires a preprocessing section, which is missing")
         prob = doc.get("problem")
         if not isinstance(prob, dict):
             raise CertificateFormatError("problem", "must be an object")
@@ -228,6 +343,8 @@ class Certificate:
                    _number(doc, "upper_bound"), _number(doc, "lower_bound"), _number(doc, "gap"),
                    _number(doc, "relative_gap"), tightness, backend, _number(doc, "seconds", allow_null=True),
                    version, sha)
+        if "preprocessing" in doc:
+            cert.preprocessing = _preprocessing(doc["preprocessing"], U.shape[0])
         if dual is not None:
             for side, (cuts, mu) in cut_data.items():
                 setattr(cert, f"cuts_{side}", cuts)
@@ -237,11 +354,16 @@ class Certificate:
     @classmethod
     def from_json(cls, text: str) -> "Certificate":
         try:
-            doc = json.loads(text, parse_constant=_reject_constant)
-        except CertificateFormatError:
-            raise
+            doc = json.loads(text, parse_constant=_Literal)
         except (ValueError, RecursionError) as exc:
             raise CertificateFormatError("json", f"not valid JSON ({exc})") from None
+        try:
+            bad = _nonfinite_path(doc)
+        except RecursionError:
+            raise CertificateFormatError("json", "nested too deeply") from None
+        if bad:
+            # name the field: JSON has no NaN/inf, a file that has them was not written by certqnn
+            raise CertificateFormatError(bad, "contains a non-finite number (NaN or Infinity is not allowed)")
         return cls.from_dict(doc)
 
     @classmethod

@@ -1,0 +1,86 @@
+"""The scikit-learn estimators: sklearn's own estimator checks, pipelines, grid search, units."""
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from certqnn.sklearn import QuantizedNetClassifier, QuantizedNetRegressor, auto_backend
+
+
+@parametrize_with_checks([QuantizedNetRegressor(), QuantizedNetClassifier()])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _two_class(n=60, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * 5 + 10
+    # x0 * x1 = ((x0 + x1)^2 - (x0 - x1)^2) / 4: two binary neurons represent this rule
+    y = np.where((X[:, 0] - 10) * (X[:, 1] - 10) > 0, "yes", "no")
+    return X, y
+
+
+def test_classifier_maps_any_two_labels_and_certifies():
+    X, y = _two_class()
+    clf = QuantizedNetClassifier().fit(X, y)
+    assert list(clf.classes_) == ["no", "yes"]
+    assert set(clf.predict(X)) <= {"no", "yes"}
+    assert clf.score(X, y) > 0.9        # a quadratic network separates this quadratic rule
+    assert clf.lower_bound_ <= clf.upper_bound_
+    assert clf.gap_ == pytest.approx(clf.upper_bound_ - clf.lower_bound_, rel=1e-9, abs=1e-12)
+    assert clf.certificate_.lower_bound == clf.lower_bound_
+    assert clf.backend_used_ == "enumeration"
+    # the certificate carries the preprocessing: it predicts the same labels on raw data
+    assert list(clf.certificate_.predict(X)) == list(clf.predict(X))
+
+
+def test_classifier_refuses_three_classes_with_a_clear_message():
+    X = np.random.default_rng(0).standard_normal((30, 2))
+    with pytest.raises(ValueError, match="Only binary classification"):
+        QuantizedNetClassifier().fit(X, np.arange(30) % 3)
+
+
+def test_predict_proba_exists_only_for_the_logistic_loss():
+    assert not hasattr(QuantizedNetClassifier(), "predict_proba")
+    assert hasattr(QuantizedNetClassifier(loss="logistic"), "predict_proba")
+
+
+def test_regressor_predicts_in_the_units_of_y():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 3))
+    y = 1000.0 + 50.0 * ((X[:, 0] + X[:, 1] - X[:, 2]) ** 2)
+    reg = QuantizedNetRegressor(beta=0.01).fit(X, y)
+    assert reg.y_mean_ == pytest.approx(y.mean()) and reg.y_scale_ == pytest.approx(y.std())
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    f = reg.network_.predict(Xs, reg.problem_.activation)       # the certified network, standardized units
+    np.testing.assert_allclose(reg.predict(X), f * y.std() + y.mean(), rtol=1e-12)
+    assert reg.score(X, y) > 0.5
+    np.testing.assert_allclose(reg.certificate_.predict(X), reg.predict(X), rtol=1e-12)
+
+
+def test_auto_backend_by_size():
+    assert auto_backend(12) == "enumeration"
+    assert auto_backend(13) == "colgen"
+    assert auto_backend(32) == "colgen"
+    assert auto_backend(33) == "sdp"
+
+
+def test_constant_features_give_the_trivial_network():
+    X = np.ones((10, 3))
+    y = np.linspace(0, 1, 10)
+    reg = QuantizedNetRegressor().fit(X, y)
+    assert reg.network_ is None and reg.certificate_ is None
+    np.testing.assert_allclose(reg.predict(X), y.mean())
+
+
+def test_pipeline_gridsearch_and_cross_val_score():
+    X, y = _two_class(n=60, d=2)
+    pipe = make_pipeline(MinMaxScaler(), QuantizedNetClassifier())
+    pipe.fit(X, y)
+    assert pipe.score(X, y) > 0.8
+    grid = GridSearchCV(QuantizedNetClassifier(), {"beta": [0.1, 10.0]}, cv=3).fit(X, y)
+    assert grid.best_params_["beta"] in (0.1, 10.0)
+    scores = cross_val_score(QuantizedNetClassifier(), X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.6)
