@@ -72,6 +72,8 @@ class SdpBackend(Backend):
             if isinstance(self.pricing_rounds, bool) or not isinstance(self.pricing_rounds, int) or self.pricing_rounds < 0:
                 raise InvalidProblemError("pricing_rounds", f"must be an integer >= 0, got {self.pricing_rounds!r}")
             check_positive("cut_tol", self.cut_tol)
+            if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+                raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
 
     def supports(self, problem: QNNProblem):
         if not has_cone_model(problem.loss, problem.y):
