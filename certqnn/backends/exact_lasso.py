@@ -16,6 +16,9 @@ from ..rounding import network_from_atoms
 def supports_master(problem: QNNProblem) -> tuple[bool, str]:
     """The restricted master (lasso.l1_fit) models every loss whose model it knows: quadratic,
     smooth and piecewise linear (docs/math.md §3)."""
+    if problem.loss.model == "quadratic" and problem.loss.quadratic(problem.y) is None:
+        return False, (f"the {problem.loss.spec!r} loss declares the quadratic model but has no quadratic form "
+                       "(loss.quadratic returned None)")
     if problem.loss.model not in ("quadratic", "smooth", "piecewise_linear"):
         return False, f"the Lasso master cannot model the {problem.loss.spec!r} loss (model {problem.loss.model!r})"
     return True, ""
