@@ -30,7 +30,7 @@ import numpy as np
 from .gaps import dual_lower_bound, relative_gap
 from .lasso import caratheodory_reduce, feature_sign, l1_fit
 from .lifting import neuron_outputs, q_matrix
-from .losses import quadratic_model
+from .losses import master_model, quadratic_model
 from .pricing import blas_single_thread, max_abs_quadratic, one_flip_ascent, quadratic_value
 from .problem import QNNProblem
 from .progress import progress
@@ -50,7 +50,7 @@ class RestrictedMaster:
     def __init__(self, Xb: np.ndarray, problem: QNNProblem):
         self.Xb, self.act, self.y, self.beta = Xb, problem.activation, problem.y, problem.beta
         self.loss = problem.loss
-        self.quadratic = problem.loss.model == "quadratic"
+        self.quadratic = master_model(problem.loss, problem.y) in ("quadratic", None)
         if self.quadratic:
             self.kappa, self.t, _ = quadratic_model(problem.loss, problem.y, "the Lasso master")
         self.even = problem.activation.is_even

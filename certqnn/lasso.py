@@ -27,7 +27,7 @@ import numpy as np
 from scipy.linalg.lapack import dpstrf, dtrtrs
 
 from .gaps import dual_lower_bound
-from .losses import Loss, SquaredLoss, quadratic_model
+from .losses import Loss, SquaredLoss, master_model, quadratic_model
 from .qp import l1_qp
 
 _EPS = np.finfo(float).eps
@@ -269,7 +269,8 @@ def refit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss | None = None,
         # a dense warm start (e.g. a Frank-Wolfe iterate) on dependent atoms: same value, fewer atoms
         if np.count_nonzero(start) > 1:
             start = reduced(start)
-    if loss.model == "quadratic":
+    model = master_model(loss, y)
+    if model in ("quadratic", None):                   # None: quadratic_model names the loss
         kappa, t, _ = quadratic_model(loss, y, "the Lasso master")
         G = kappa * (Phi.T @ Phi)
         c = kappa * (Phi.T @ t)
@@ -284,7 +285,7 @@ def refit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss | None = None,
         alpha, w = l1_fit(Phi, y, beta, loss, start)
     alpha = reduced(alpha)
     value = obj(alpha)
-    if w is None or loss.model == "smooth":
+    if w is None or model == "smooth":
         w = loss.gradient(Phi @ alpha, y)
     rho = float(np.max(np.abs(Phi.T @ w)))
     lb = dual_lower_bound(loss, w, y, rho, beta)
@@ -301,18 +302,17 @@ def l1_fit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss, a0: np.ndarr
     a0 = np.zeros(m) if a0 is None else np.asarray(a0, float).reshape(m)
     if m == 0:
         return np.zeros(0), loss.gradient(np.zeros(n), y)
-    if loss.model == "quadratic":
+    model = master_model(loss, y)
+    if model in ("quadratic", None):
         if G is None or c is None:
             kappa, t, _ = quadratic_model(loss, y, "the Lasso master")
             G, c = kappa * (Phi.T @ Phi), kappa * (Phi.T @ t)
         alpha = feature_sign(G, c, beta, a0)
         return alpha, loss.gradient(Phi @ alpha, y)
-    if loss.model == "smooth":
+    if model == "smooth":
         alpha = prox_newton(Phi, y, beta, loss, a0)
         return alpha, loss.gradient(Phi @ alpha, y)
-    if loss.model == "piecewise_linear":
-        return l1_lp(Phi, y, beta, loss)
-    raise ValueError(f"unknown loss model {loss.model!r}")
+    return l1_lp(Phi, y, beta, loss)
 
 
 def prox_newton(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss, a0: np.ndarray,

@@ -31,8 +31,9 @@ class Loss(ABC):
     name: str = ""
     # how the restricted master models the loss (certqnn.lasso.l1_fit): "quadratic" (feature-sign
     # Lasso on loss.quadratic), "smooth" (proximal Newton with loss.curvature), or
-    # "piecewise_linear" (a linear program on loss.pieces)
-    model: str = "smooth"
+    # "piecewise_linear" (a linear program on loss.pieces); None: "quadratic" when loss.quadratic
+    # gives a model, else none (see master_model)
+    model: str | None = None
     # classification losses take labels in {-1, +1} and never standardize y
     classification: bool = False
 
@@ -172,6 +173,7 @@ class LogisticLoss(Loss):
     l*(w) = v log v + (1 - v) log(1 - v) on y w in [-1, 0] (0 log 0 = 0), +inf elsewhere."""
 
     name = "logistic"
+    model = "smooth"
     classification = True
 
     def value(self, yhat, y):
@@ -311,6 +313,7 @@ class SquaredHingeLoss(Loss):
     """l(t, y) = max(0, 1 - y t)^2, y in {-1, +1};  l*(w) = y w + w^2 / 4 on y w <= 0, +inf elsewhere."""
 
     name = "squared_hinge"
+    model = "smooth"
     classification = True
 
     def value(self, yhat, y):
@@ -369,6 +372,7 @@ class HuberLoss(Loss):
     l*(w) = w y + w^2 / 2 on |w| <= delta, +inf elsewhere. Spec "huber:DELTA" (default 1)."""
 
     name = "huber"
+    model = "smooth"
 
     def __init__(self, delta: float = 1.0):
         try:
@@ -491,6 +495,14 @@ class AbsoluteLoss(Loss):
                 return None
             total -= a * lab
         return float_below(total)
+
+
+def master_model(loss: Loss, y: np.ndarray) -> str | None:
+    """How the restricted master models `loss` for targets y: its declared model, else "quadratic"
+    when loss.quadratic(y) gives one; None when the master cannot model it."""
+    if loss.model == "quadratic" or loss.model is None:
+        return "quadratic" if loss.quadratic(np.asarray(y, float)) is not None else None
+    return loss.model if loss.model in ("smooth", "piecewise_linear") else None
 
 
 def quadratic_model(loss: Loss, y: np.ndarray, needed_for: str) -> tuple[float, np.ndarray, float]:

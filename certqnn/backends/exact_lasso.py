@@ -8,6 +8,7 @@ import time
 from ..column_generation import ColumnGenerationRun
 from ..errors import InvalidProblemError
 from ..gaps import relative_gap
+from ..losses import master_model
 from ..problem import QNNProblem
 from ..result import DualData, Result, Status
 from ..rounding import network_from_atoms
@@ -16,11 +17,9 @@ from ..rounding import network_from_atoms
 def supports_master(problem: QNNProblem) -> tuple[bool, str]:
     """The restricted master (lasso.l1_fit) models every loss whose model it knows: quadratic,
     smooth and piecewise linear (docs/math.md §3)."""
-    if problem.loss.model == "quadratic" and problem.loss.quadratic(problem.y) is None:
-        return False, (f"the {problem.loss.spec!r} loss declares the quadratic model but has no quadratic form "
-                       "(loss.quadratic returned None)")
-    if problem.loss.model not in ("quadratic", "smooth", "piecewise_linear"):
-        return False, f"the Lasso master cannot model the {problem.loss.spec!r} loss (model {problem.loss.model!r})"
+    if master_model(problem.loss, problem.y) is None:
+        return False, (f"the Lasso master models quadratic, smooth and piecewise-linear losses; the "
+                       f"{problem.loss.spec!r} loss declares none (loss.model) and is not quadratic")
     return True, ""
 
 
