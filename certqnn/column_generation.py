@@ -1,8 +1,9 @@
 """One column-generation loop (docs/math.md §3, §9): a restricted master, a list of pricers, a budget.
 
 Restricted master: the Lasso of docs/math.md §3 over a working set of atoms phi_u = sigma(Xb u),
-solved exactly by feature-sign search and warm started round to round. Its gradient
-w = grad L(y_hat) prices every atom: |phi_u^T w| = |u~^T Q(w) u~| > beta means u improves the
+solved by lasso.l1_fit for the loss's model (feature sign for quadratic losses, proximal Newton
+for smooth ones, a linear program for piecewise-linear ones) and warm started round to round. Its
+dual point w (grad L(y_hat), or the LP's dual point) prices every atom: |phi_u^T w| = |u~^T Q(w) u~| > beta means u improves the
 master. Pricers are tried in order each round until one returns a violator:
 
 * LocalSearchPricer: 1-flip local search from the current atoms and random points (cheap, finds

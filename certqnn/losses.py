@@ -7,8 +7,14 @@ A loss declares
   best_dual_scale            which s in [0, smax] to use in the scaling lemma
   value_upper_bound          (trusted core) a float >= L(v) for every v within a given error of yhat
   certified_dual_value       (trusted core) a float <= -L*(s w), computed in exact arithmetic
-  quadratic                  (modelling) (kappa, t) when L(v) = kappa/2 |v - t|^2 + const, which is
-                             what the Lasso master and the SDP engines can model today; None otherwise
+  quadratic                  (modelling) (kappa, t) when L(v) = kappa/2 |v - t|^2 + const; None otherwise
+  model                      how the restricted master solves it (master_model): "quadratic",
+                             "smooth" (needs curvature) or "piecewise_linear" (needs pieces)
+  spec, validate_labels      the string written to certificates ("huber:0.5"); labels +-1 for the
+                             classification losses (InvalidProblemError naming y)
+
+Losses: squared, logistic, hinge, squared_hinge, huber[:DELTA], absolute (docs/math.md §4; one
+proof page each in proofs/, e.g. proofs/loss_logistic.md for the libm-free logarithm bounds).
 
 Adding a loss is a local change: subclass Loss, implement these methods, register it (LOSSES).
 A backend that cannot model a loss says so in supports(), naming the loss.
