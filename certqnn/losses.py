@@ -55,7 +55,7 @@ class Loss(ABC):
             bad = ~((y == 1.0) | (y == -1.0))
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise InvalidProblemError("y", f"the {self.name} loss needs labels in {{-1, +1}}; y[{i}] = {y[i]!r}")
+                raise InvalidProblemError("y", f"the {self.name} loss needs labels in {{-1, +1}}; y[{i}] = {float(y[i])!r}")
 
     def curvature(self, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
         """A generalized second derivative l''(yhat_i) >= 0, shape (n,) (model "smooth")."""
