@@ -307,3 +307,21 @@ def test_synthetic_done_criterion_every_loss():
         for backend in ("enumeration", "colgen"):
             cert = certify(problem, solve(problem, backend))
             assert verify(cert).ok and cert.relative_gap <= 1e-6, (spec, backend, cert.relative_gap)
+
+
+@pytest.mark.parametrize("spec", NEW)
+def test_refit_closes_its_own_gap_with_a_dual_point_in_the_domain(spec):
+    """lasso.refit for every loss model: the returned w lies in the conjugate's domain exactly, the
+    restricted gap is at rounding level, and a warm start does not change the optimum."""
+    from certqnn.lasso import refit
+    from certqnn.lifting import neuron_outputs
+
+    problem = _problem(spec, 11, n=30, d=4)
+    rng = np.random.default_rng(0)
+    S = np.where(rng.random((problem.binary_dim, 12)) < 0.5, -1.0, 1.0)
+    Phi = neuron_outputs(problem.binary_design(), problem.activation, S)
+    sol = refit(Phi, problem.y, problem.beta, problem.loss)
+    assert sol.w is not None and problem.loss.in_domain(sol.w, problem.y)
+    assert sol.gap <= 1e-9 * max(1.0, abs(sol.objective))
+    warm = refit(Phi, problem.y, problem.beta, problem.loss, alpha0=rng.standard_normal(12))
+    assert warm.objective == pytest.approx(sol.objective, rel=1e-9, abs=1e-12)
