@@ -208,6 +208,8 @@ def numeric_slots(doc, field):
 
 
 def rehash(doc, mode):
+    if mode == "rehash" and not {"X", "y"} <= set(doc["problem"]):
+        return                          # data already dropped: nothing to hash, the file is invalid anyway
     if mode == "rehash":
         h = hashlib.sha256()
         h.update(np.ascontiguousarray(doc["problem"]["X"], dtype="<f8").tobytes())
