@@ -381,17 +381,22 @@ def l1_lp(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss) -> tuple[np.n
     n, m = Phi.shape
     S, B = loss.pieces(y)
     K = S.shape[1]
+    # columns scaled to max |entry| 1 (a' = c a, cost beta / c): the LP solver sees moderate
+    # coefficients whatever the scale of the atoms; |Phi'^T w| <= beta / c is |Phi^T w| <= beta
+    col = np.abs(Phi).max(axis=0)
+    col = np.where(np.isfinite(col) & (col > 0), col, 1.0)
+    Phi = Phi / col
     rows = (S[:, :, None] * Phi[:, None, :]).reshape(n * K, m)     # row (i, k): s_ik Phi_i
     xi_part = -kron(identity(n, format="csr"), np.ones((K, 1)), format="csr")
     A = hstack([csr_matrix(rows), csr_matrix(-rows), xi_part], format="csr")
-    cost = np.concatenate([np.full(2 * m, beta), np.ones(n)])
+    cost = np.concatenate([beta / col, beta / col, np.ones(n)])
     bounds = [(0, None)] * (2 * m) + [(None, None)] * n
     res = linprog(cost, A_ub=A, b_ub=-B.reshape(-1), bounds=bounds, method="highs-ds",
                   options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
     if res.status != 0 or res.x is None:
         from .errors import SolverError
         raise SolverError(f"the linear program of the {loss.name} master failed: {res.message}")
-    alpha = res.x[:m] - res.x[m:2 * m]
+    alpha = (res.x[:m] - res.x[m:2 * m]) / col
     lam = np.clip(-np.asarray(res.ineqlin.marginals, float).reshape(n, K), 0.0, None)
     tot = lam.sum(1, keepdims=True)
     lam = np.where(tot > 0, lam / np.where(tot > 0, tot, 1.0), 1.0 / K)
