@@ -98,7 +98,7 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
         raise CertQNNError(f"the dual point lies outside the domain of the {loss.name} loss's conjugate")
     gap, rel = exact_gaps(ub, lb)
     tightness = _tightness(problem, result, ub, lb, rho_bar, exact_value)
-    doc = {"activation": act.as_list(), "levels": problem.levels.to_json(), "loss": loss.name,
+    doc = {"activation": act.as_list(), "levels": problem.levels.to_json(), "loss": loss.spec,
            "beta": problem.beta, "width": problem.width}
     if embed_data:
         doc = {"X": problem.X.tolist(), "y": problem.y.tolist(), **doc}

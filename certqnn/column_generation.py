@@ -1,8 +1,9 @@
 """One column-generation loop (docs/math.md §3, §9): a restricted master, a list of pricers, a budget.
 
 Restricted master: the Lasso of docs/math.md §3 over a working set of atoms phi_u = sigma(Xb u),
-solved exactly by feature-sign search and warm started round to round. Its gradient
-w = grad L(y_hat) prices every atom: |phi_u^T w| = |u~^T Q(w) u~| > beta means u improves the
+solved by lasso.l1_fit for the loss's model (feature sign for quadratic losses, proximal Newton
+for smooth ones, a linear program for piecewise-linear ones) and warm started round to round. Its
+dual point w (grad L(y_hat), or the LP's dual point) prices every atom: |phi_u^T w| = |u~^T Q(w) u~| > beta means u improves the
 master. Pricers are tried in order each round until one returns a violator:
 
 * LocalSearchPricer: 1-flip local search from the current atoms and random points (cheap, finds
@@ -28,9 +29,9 @@ from typing import ClassVar
 import numpy as np
 
 from .gaps import dual_lower_bound, relative_gap
-from .lasso import caratheodory_reduce, feature_sign
+from .lasso import caratheodory_reduce, feature_sign, l1_fit
 from .lifting import neuron_outputs, q_matrix
-from .losses import quadratic_model
+from .losses import master_model, quadratic_model
 from .pricing import blas_single_thread, max_abs_quadratic, one_flip_ascent, quadratic_value
 from .problem import QNNProblem
 from .progress import progress
@@ -41,15 +42,18 @@ class RestrictedMaster:
     """The Lasso over a working set of atoms, kept between rounds (docs/math.md §3).
 
     With the loss's quadratic model L(v) = kappa/2 |v - t|^2 + const the master is
-    min a^T G a / 2 - c^T a + beta |a|_1 with G = kappa Phi^T Phi, c = kappa Phi^T t.
+    min a^T G a / 2 - c^T a + beta |a|_1 with G = kappa Phi^T Phi, c = kappa Phi^T t, kept up to
+    date atom by atom; other losses are solved by lasso.l1_fit from Phi (G, c stay empty).
     S: (p, m) +-1 atoms (canonical sign u_1 = +1 when sigma is even); Phi: (n, m) = sigma(Xb S);
-    G: (m, m); c: (m,); alpha: (m,) the current (optimal) coefficients.
+    G: (m, m); c: (m,); alpha: (m,) the current (optimal) coefficients; w: (n,) the master's dual point.
     """
 
     def __init__(self, Xb: np.ndarray, problem: QNNProblem):
         self.Xb, self.act, self.y, self.beta = Xb, problem.activation, problem.y, problem.beta
         self.loss = problem.loss
-        self.kappa, self.t, _ = quadratic_model(problem.loss, problem.y, "the Lasso master")
+        self.quadratic = master_model(problem.loss, problem.y) in ("quadratic", None)
+        if self.quadratic:
+            self.kappa, self.t, _ = quadratic_model(problem.loss, problem.y, "the Lasso master")
         self.even = problem.activation.is_even
         p, n = Xb.shape[1], Xb.shape[0]
         self.S = np.zeros((p, 0))
@@ -57,6 +61,7 @@ class RestrictedMaster:
         self.G = np.zeros((0, 0))
         self.c = np.zeros(0)
         self.alpha = np.zeros(0)
+        self.w: np.ndarray | None = None
         self._keys: set[bytes] = set()
 
     def canonical(self, S: np.ndarray) -> np.ndarray:
@@ -77,11 +82,12 @@ class RestrictedMaster:
         self._keys |= fresh
         S_new = S_new[:, cols]
         P_new = neuron_outputs(self.Xb, self.act, S_new)
-        cross = self.kappa * (self.Phi.T @ P_new)
-        self.G = np.block([[self.G, cross], [cross.T, self.kappa * (P_new.T @ P_new)]])
+        if self.quadratic:
+            cross = self.kappa * (self.Phi.T @ P_new)
+            self.G = np.block([[self.G, cross], [cross.T, self.kappa * (P_new.T @ P_new)]])
+            self.c = np.concatenate([self.c, self.kappa * (P_new.T @ self.t)])
         self.S = np.hstack([self.S, S_new])
         self.Phi = np.hstack([self.Phi, P_new])
-        self.c = np.concatenate([self.c, self.kappa * (P_new.T @ self.t)])
         self.alpha = np.concatenate([self.alpha, np.zeros(len(cols))])
         return len(cols)
 
@@ -99,8 +105,9 @@ class RestrictedMaster:
     def keep(self, mask: np.ndarray):
         """Keep the atoms in mask (m,) and every atom with a nonzero weight."""
         mask = np.asarray(mask, bool) | (self.alpha != 0)
-        self.S, self.Phi, self.c, self.alpha = self.S[:, mask], self.Phi[:, mask], self.c[mask], self.alpha[mask]
-        self.G = self.G[np.ix_(mask, mask)]
+        self.S, self.Phi, self.alpha = self.S[:, mask], self.Phi[:, mask], self.alpha[mask]
+        if self.quadratic:
+            self.c, self.G = self.c[mask], self.G[np.ix_(mask, mask)]
         self._keys = {col.astype(np.int8).tobytes() for col in self.S.T}
 
     def trim(self, Q: np.ndarray, max_atoms: int):
@@ -115,7 +122,11 @@ class RestrictedMaster:
 
     def solve(self) -> float:
         """Re-optimise alpha from the previous one; returns J = L(Phi alpha) + beta |alpha|_1."""
-        self.alpha = feature_sign(self.G, self.c, self.beta, self.alpha)
+        if self.quadratic:
+            self.alpha = feature_sign(self.G, self.c, self.beta, self.alpha)
+            self.w = None
+        else:
+            self.alpha, self.w = l1_fit(self.Phi, self.y, self.beta, self.loss, self.alpha)
         return self.objective()
 
     def prediction(self) -> np.ndarray:
@@ -123,7 +134,10 @@ class RestrictedMaster:
         return self.Phi[:, nz] @ self.alpha[nz]
 
     def gradient(self) -> np.ndarray:
-        """w = grad L(y_hat), shape (n,): the dual point of the master (docs/math.md §4)."""
+        """The dual point of the master, shape (n,) (docs/math.md §4): w = grad L(y_hat), or for a
+        piecewise-linear loss the LP's dual point (a subgradient in the conjugate's domain)."""
+        if self.w is not None and self.w.shape == (self.Phi.shape[0],):
+            return self.w
         return self.loss.gradient(self.prediction(), self.y)
 
     def objective(self, alpha: np.ndarray | None = None) -> float:

@@ -8,8 +8,16 @@ point QP (certqnn.qp) is the safety net should the search ever stop short. Atoms
 without changing the prediction or the l1 norm (Carathéodory reduction, docs/math.md §1), so the
 returned alpha has at most rank + 1 nonzeros. The solution carries its own duality gap.
 
-The loss enters through its quadratic model: L(v) = kappa/2 |v - t|^2 + const turns the problem
-into  min a^T G a / 2 - c^T a + beta |a|_1  with G = kappa Phi^T Phi, c = kappa Phi^T t.
+The loss enters through its model (Loss.model), and l1_fit is the one place that dispatches on it:
+* "quadratic": L(v) = kappa/2 |v - t|^2 + const turns the problem into
+  min a^T G a / 2 - c^T a + beta |a|_1  with G = kappa Phi^T Phi, c = kappa Phi^T t (feature sign);
+* "smooth" (logistic, squared hinge, Huber): proximal Newton, each step the exact Lasso of the
+  local quadratic model (feature sign again) and a backtracking line search on the true objective;
+  the dual point is w = grad L(Phi a);
+* "piecewise_linear" (hinge, absolute): the linear program min sum xi + beta |a|_1 with
+  xi_i >= slope_ik (Phi a)_i + intercept_ik, solved by dual simplex (HiGHS); the dual point is the
+  convex combination of the slopes given by the LP multipliers, which lies in the conjugate's
+  domain by construction (a subgradient of L at Phi a that makes the dual feasible).
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ import numpy as np
 from scipy.linalg.lapack import dpstrf, dtrtrs
 
 from .gaps import dual_lower_bound
-from .losses import Loss, SquaredLoss, quadratic_model
+from .losses import Loss, SquaredLoss, master_model, quadratic_model
 from .qp import l1_qp
 
 _EPS = np.finfo(float).eps
@@ -33,6 +41,7 @@ class LassoSolution:
     objective: float       # L(Phi alpha) + beta |alpha|_1
     lower_bound: float     # g(s w): a lower bound for the restricted problem
     gap: float             # objective - lower_bound
+    w: np.ndarray | None = None   # (n,) the dual point behind lower_bound
 
 
 def _solve_active(GA: np.ndarray, rhs: np.ndarray):
@@ -245,9 +254,6 @@ def refit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss | None = None,
     if m == 0:
         obj = loss.value(np.zeros(n), y)
         return LassoSolution(np.zeros(0), obj, obj, 0.0)
-    kappa, t, _ = quadratic_model(loss, y, "the Lasso master")
-    G = kappa * (Phi.T @ Phi)
-    c = kappa * (Phi.T @ t)
 
     def obj(a):
         return loss.value(Phi @ a, y) + beta * float(np.abs(a).sum())
@@ -263,17 +269,141 @@ def refit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss | None = None,
         # a dense warm start (e.g. a Frank-Wolfe iterate) on dependent atoms: same value, fewer atoms
         if np.count_nonzero(start) > 1:
             start = reduced(start)
-    alpha = feature_sign(G, c, beta, start)
-    if kkt_residual(G, c, beta, alpha) > _KKT_TOL:
-        # safety net: an interior point, sparsified, then the same exact search from there
-        qp = l1_qp(G, c, beta)
-        qp[np.abs(qp) * np.sqrt(np.diag(G)) <= 1e-12 * max(1.0, float(np.abs(c).sum()))] = 0.0
-        alpha = min([alpha, feature_sign(G, c, beta, reduced(qp))], key=obj)
+    model = master_model(loss, y)
+    if model in ("quadratic", None):                   # None: quadratic_model names the loss
+        kappa, t, _ = quadratic_model(loss, y, "the Lasso master")
+        G = kappa * (Phi.T @ Phi)
+        c = kappa * (Phi.T @ t)
+        alpha = feature_sign(G, c, beta, start)
+        if kkt_residual(G, c, beta, alpha) > _KKT_TOL:
+            # safety net: an interior point, sparsified, then the same exact search from there
+            qp = l1_qp(G, c, beta)
+            qp[np.abs(qp) * np.sqrt(np.diag(G)) <= 1e-12 * max(1.0, float(np.abs(c).sum()))] = 0.0
+            alpha = min([alpha, feature_sign(G, c, beta, reduced(qp))], key=obj)
+        w = None
+    else:
+        alpha, w = l1_fit(Phi, y, beta, loss, start)
     alpha = reduced(alpha)
     value = obj(alpha)
-    w = loss.gradient(Phi @ alpha, y)
+    if w is None or model == "smooth":
+        w = loss.gradient(Phi @ alpha, y)
     rho = float(np.max(np.abs(Phi.T @ w)))
     lb = dual_lower_bound(loss, w, y, rho, beta)
-    return LassoSolution(alpha, value, lb, value - lb)
+    return LassoSolution(alpha, value, lb, value - lb, w)
+
+
+def l1_fit(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss, a0: np.ndarray | None = None,
+           G: np.ndarray | None = None, c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, w): a minimiser alpha (m,) of L(Phi alpha) + beta |alpha|_1 and the dual point w (n,)
+    that prices atoms, for any loss model (see the module docstring). Phi (n, m), y (n,); a0 (m,) a
+    warm start; G, c: the quadratic model's Gram data when the caller keeps them (quadratic only)."""
+    Phi = np.asarray(Phi, float)
+    n, m = Phi.shape
+    a0 = np.zeros(m) if a0 is None else np.asarray(a0, float).reshape(m)
+    if m == 0:
+        return np.zeros(0), loss.gradient(np.zeros(n), y)
+    model = master_model(loss, y)
+    if model in ("quadratic", None):
+        if G is None or c is None:
+            kappa, t, _ = quadratic_model(loss, y, "the Lasso master")
+            G, c = kappa * (Phi.T @ Phi), kappa * (Phi.T @ t)
+        alpha = feature_sign(G, c, beta, a0)
+        return alpha, loss.gradient(Phi @ alpha, y)
+    if model == "smooth":
+        alpha = prox_newton(Phi, y, beta, loss, a0)
+        return alpha, loss.gradient(Phi @ alpha, y)
+    return l1_lp(Phi, y, beta, loss)
+
+
+def prox_newton(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss, a0: np.ndarray,
+                max_iter: int = 200, tol: float = 1e-11) -> np.ndarray:
+    """Minimise F(a) = L(Phi a) + beta |a|_1 for a smooth convex loss by proximal Newton: at a, the
+    model L + grad^T Phi d + d^T H d / 2 with H = Phi^T diag(l'') Phi + mu I (mu > 0 keeps the model
+    bounded where l'' vanishes, e.g. Huber's linear parts) is minimised exactly by feature sign;
+    the step is damped by Armijo backtracking on F. Any H > 0 has the same fixed points (the
+    KKT points of F), so the iteration stops when the KKT residual is <= tol * beta."""
+    a = np.array(a0, float)
+    m = a.shape[0]
+    col = float(np.einsum("ij,ij->", Phi, Phi)) / max(m, 1)
+    mu = 1e-9 * max(col, 1e-300)
+
+    def F(x):
+        return loss.value(Phi @ x, y) + beta * float(np.abs(x).sum())
+
+    def kkt(x):
+        # kkt_residual with G = 0 and c = -Phi^T grad L(Phi x): the same conditions for any loss
+        g = Phi.T @ loss.gradient(Phi @ x, y)
+        nz = x != 0
+        act = np.abs(g[nz] + beta * np.sign(x[nz])).max(initial=0.0)
+        return max(act, (np.abs(g[~nz]) - beta).max(initial=0.0), 0.0) / beta
+
+    f, res = F(a), kkt(a)
+    for _ in range(max_iter):
+        if res <= tol:
+            break
+        yhat = Phi @ a
+        grad = Phi.T @ loss.gradient(yhat, y)
+        h = loss.curvature(yhat, y)
+        H = Phi.T @ (h[:, None] * Phi) + mu * np.eye(m)
+        target = feature_sign(H, H @ a - grad, beta, a)
+        d = target - a
+        descent = float(grad @ d) + beta * (float(np.abs(target).sum()) - float(np.abs(a).sum()))
+        trial = None
+        if descent < 0:
+            t = 1.0
+            for _ in range(60):
+                cand = target if t == 1.0 else a + t * d       # the full step keeps the model's exact zeros
+                if F(cand) <= f + 1e-4 * t * descent:
+                    trial = cand
+                    break
+                t *= 0.5
+        if trial is None:
+            # near the optimum the predicted decrease is below the rounding of F and Armijo cannot
+            # see it; the full Newton step is then judged by the optimality residual instead
+            if kkt(target) < res:
+                trial = target
+            else:
+                break
+        a = trial
+        f, res = F(a), kkt(a)
+    return a
+
+
+def l1_lp(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, w) for a piecewise-linear loss l_i(t) = max_k s_ik t + b_ik (loss.pieces): the LP
+    min beta 1^T (a+ + a-) + 1^T xi  s.t.  s_ik Phi_i (a+ - a-) - xi_i <= -b_ik,  a+- >= 0, by dual
+    simplex. Its multipliers lambda_ik >= 0 sum to 1 over k (stationarity in xi_i) and
+    |Phi^T w| <= beta with w_i = sum_k lambda_ik s_ik (stationarity in a+-): w is the LP dual point,
+    clipped into [min_k s_ik, max_k s_ik], the domain of l_i*."""
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix, hstack, kron, identity
+
+    n, m = Phi.shape
+    S, B = loss.pieces(y)
+    K = S.shape[1]
+    # columns scaled to max |entry| 1 (a' = c a, cost beta / c): the LP solver sees moderate
+    # coefficients whatever the scale of the atoms; |Phi'^T w| <= beta / c is |Phi^T w| <= beta
+    col = np.abs(Phi).max(axis=0)
+    col = np.where(np.isfinite(col) & (col > 0), col, 1.0)
+    Phi = Phi / col
+    rows = (S[:, :, None] * Phi[:, None, :]).reshape(n * K, m)     # row (i, k): s_ik Phi_i
+    xi_part = -kron(identity(n, format="csr"), np.ones((K, 1)), format="csr")
+    A = hstack([csr_matrix(rows), csr_matrix(-rows), xi_part], format="csr")
+    cost = np.concatenate([beta / col, beta / col, np.ones(n)])
+    bounds = [(0, None)] * (2 * m) + [(None, None)] * n
+    res = linprog(cost, A_ub=A, b_ub=-B.reshape(-1), bounds=bounds, method="highs-ds",
+                  options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+    if res.status != 0 or res.x is None:
+        from .errors import SolverError
+        raise SolverError(f"the linear program of the {loss.name} master failed: {res.message}")
+    alpha = (res.x[:m] - res.x[m:2 * m]) / col
+    lam = np.clip(-np.asarray(res.ineqlin.marginals, float).reshape(n, K), 0.0, None)
+    tot = lam.sum(1, keepdims=True)
+    lam = np.where(tot > 0, lam / np.where(tot > 0, tot, 1.0), 1.0 / K)
+    w = np.clip((lam * S).sum(1), S.min(1), S.max(1))
+    alpha[np.abs(alpha) <= 1e-14 * max(1.0, float(np.abs(alpha).max(initial=0.0)))] = 0.0
+    return alpha, w
+
+
 
 

@@ -88,6 +88,7 @@ class QNNProblem:
         object.__setattr__(self, "activation", act)
         object.__setattr__(self, "levels", Levels.parse(self.levels))
         object.__setattr__(self, "loss", get_loss(self.loss))
+        self.loss.validate_labels(y)
         if isinstance(self.beta, (bool, np.bool_)):
             raise InvalidProblemError("beta", f"must be a positive number, got {self.beta!r}")
         try:
@@ -143,4 +144,4 @@ class QNNProblem:
     def describe(self) -> str:
         a = self.activation
         return (f"n={self.n}, d={self.d}, levels={self.levels.describe()}, sigma(t)={a.a:g}t^2+{a.b:g}t+{a.c:g}, "
-                f"loss={self.loss.name}, beta={self.beta:g}, width={self.width if self.width else 'inf'}")
+                f"loss={self.loss.spec}, beta={self.beta:g}, width={self.width if self.width else 'inf'}")

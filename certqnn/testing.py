@@ -188,10 +188,8 @@ def brute_force_optimum(problem: QNNProblem, max_atoms: int = BRUTE_FORCE_MAX_AT
     from `problem.levels.values`, atoms are sigma(X u) evaluated on the original data, duplicate
     atoms (u and -u when b = 0) and zero atoms are dropped, and the Lasso over all remaining atoms
     is solved by certqnn.lasso.refit. The width of the problem is ignored (this is p*_inf).
-    Squared loss only. Raises ValueError when |Q|^d > max_atoms.
+    Any loss the Lasso master models. Raises ValueError when |Q|^d > max_atoms.
     """
-    if problem.loss.name != "squared":
-        raise ValueError("brute_force_optimum supports the squared loss only")
     from .lasso import refit
 
     vals = np.asarray(problem.levels.values, float)
@@ -207,23 +205,31 @@ def brute_force_optimum(problem: QNNProblem, max_atoms: int = BRUTE_FORCE_MAX_AT
     first = np.sort(first)
     Phi, U_all = Phi[:, first], U_all[:, first]
     y, beta = problem.y, problem.beta
+    loss = problem.loss
     if Phi.shape[1] == 0:
-        value = 0.5 * float(y @ y)
-        return BruteForceOptimum(value, value, np.zeros((d, 0)), np.zeros(0), 0)
-    sol = refit(Phi, y, beta)
+        value = loss.value(np.zeros(problem.n), y)
+        lower = loss.dual_value(np.zeros(problem.n), y)
+        return BruteForceOptimum(value, lower, np.zeros((d, 0)), np.zeros(0), 0)
+    sol = refit(Phi, y, beta, loss)
     alpha = sol.alpha
     nz = alpha != 0
     U, alpha = U_all[:, nz], alpha[nz]
     value = problem.objective(U, alpha)
-    # dual bound recomputed here (docs/math.md §4): w = yhat - y, rho = max over ALL atoms
-    w = Phi[:, nz] @ alpha - y
-    rho = float(np.max(np.abs(Phi.T @ w)))
-    ww, wy = float(w @ w), float(w @ y)
-    if ww == 0.0:
-        lower = 0.0
+    # dual bound recomputed here (docs/math.md §4): rho = max over ALL atoms
+    if loss.name == "squared":
+        w = Phi[:, nz] @ alpha - y
+        rho = float(np.max(np.abs(Phi.T @ w)))
+        ww, wy = float(w @ w), float(w @ y)
+        if ww == 0.0:
+            lower = 0.0
+        else:
+            s = min(max(-wy / ww, 0.0), beta / rho if rho > 0 else math.inf)
+            lower = -s * wy - 0.5 * s * s * ww
     else:
-        s = min(max(-wy / ww, 0.0), beta / rho if rho > 0 else math.inf)
-        lower = -s * wy - 0.5 * s * s * ww
+        w = sol.w
+        rho = float(np.max(np.abs(Phi.T @ w)))
+        smax = beta / rho if rho > 0 else math.inf
+        lower = loss.dual_value(loss.best_dual_scale(w, y, smax) * w, y)
     return BruteForceOptimum(float(value), float(lower), U, alpha, int(Phi.shape[1]))
 
 

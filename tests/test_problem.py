@@ -97,7 +97,7 @@ def test_tiny_positive_beta_accepted():
     assert QNNProblem(X0, Y0, beta=1e-300).beta == 1e-300
 
 
-@pytest.mark.parametrize("loss", ["hinge", "cross-entropy", "", 3, None])
+@pytest.mark.parametrize("loss", ["softmax", "cross-entropy", "", 3, None, "huber:0", "hinge:1"])
 def test_unknown_loss_rejected(loss):
     with pytest.raises(InvalidProblemError) as e:
         QNNProblem(X0, Y0, loss=loss)

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 
 from strategies import perturb
 
-from certqnn import Certificate, CertificateFormatError, certify, solve, verify
+from certqnn import Certificate, CertificateFormatError, QNNProblem, certify, solve, verify
 from certqnn.cli import main as cli_main
 from certqnn.testing import brute_force_optimum, make_problem
 
@@ -53,7 +53,14 @@ BASES = [
     ("binary-triangle", (202, 12, 4, (1.0, 0.5, 0.2), "binary"), None, "sdp", {"cuts": "triangle"}),
     ("binary-triangle-odd", (204, 10, 4, (1.0, -1.0, 0.3), "binary"), None, "sdp", {"cuts": "triangle"}),
     ("binary-width2-exact", (306, 10, 3, (1.0, 0.0, 0.5), "binary"), 2, "enumeration", {}),
+    # one certificate per non-squared loss (labels +-1 for the classification losses)
+    ("logistic-exact", (307, 10, 3, (1.0, 0.5, 0.2), "binary"), None, "enumeration", {}, "logistic"),
+    ("hinge-exact", (308, 10, 3, (1.0, 0.0, 0.5), "binary"), None, "enumeration", {}, "hinge"),
+    ("squared-hinge-exact", (309, 10, 3, (1.0, 0.5, 0.2), "binary"), None, "enumeration", {}, "squared_hinge"),
+    ("huber-exact", (310, 10, 3, (1.0, 0.0, 0.5), "ternary"), None, "enumeration", {}, "huber:0.25"),
+    ("absolute-exact", (311, 10, 3, (1.0, 0.5, 0.2), "binary"), None, "enumeration", {}, "absolute"),
 ]
+CLASSIFICATION = {"logistic", "hinge", "squared_hinge"}
 NAMES = [b[0] for b in BASES]
 
 COUNTS: Counter = Counter()
@@ -65,8 +72,12 @@ MAX_REPLACEMENT_ATOMS = 128          # level sets the `levels` operation draws f
 # -- base certificates --------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
 def base(name):
-    args, width, backend, options = {b[0]: b[1:] for b in BASES}[name]
-    problem = make_problem(*args, beta_fraction=0.1, width=width)
+    args, width, backend, options, *loss = {b[0]: b[1:] for b in BASES}[name]
+    loss = loss[0] if loss else "squared"
+    target = "labels" if loss in CLASSIFICATION else "planted"
+    problem = make_problem(*args, beta_fraction=0.1, width=width, target=target)
+    if loss != "squared":
+        problem = QNNProblem(problem.X, problem.y, problem.activation, problem.levels, loss, problem.beta, width)
     cert = certify(problem, solve(problem, backend, **options))
     assert verify(cert).ok
     if options.get("cuts"):
@@ -81,8 +92,32 @@ def digit_positions(name):
 
 
 # -- reference values (cached per problem: the brute force runs once per distinct problem) --------
+def _loss_value(loss, f: F, y: F) -> F:
+    """l(f, y) in exact rationals, written here independently of certqnn.losses; the logistic loss
+    (irrational) as a 40-digit upper approximation (its comparisons have ~1e-20 of room)."""
+    if loss.name == "squared":
+        return (f - y) ** 2 / 2
+    if loss.name == "hinge":
+        return max(F(0), 1 - y * f)
+    if loss.name == "squared_hinge":
+        return max(F(0), 1 - y * f) ** 2
+    if loss.name == "absolute":
+        return abs(f - y)
+    if loss.name == "huber":
+        r, dl = abs(f - y), F(loss.delta)
+        return r * r / 2 if r <= dl else dl * (r - dl / 2)
+    if loss.name == "logistic":
+        from decimal import Decimal, localcontext
+        with localcontext() as ctx:
+            ctx.prec = 60
+            z = -(Decimal(y.numerator) / Decimal(y.denominator)) * (Decimal(f.numerator) / Decimal(f.denominator))
+            val = (z if z > 0 else Decimal(0)) + (1 + (-abs(z)).exp()).ln()
+            return F(val) + F(1, 10 ** 40)
+    raise AssertionError(f"no exact value for loss {loss.name}")
+
+
 def exact_objective(problem, U, alpha) -> F:
-    """J(U, alpha) in exact rational arithmetic (squared loss)."""
+    """J(U, alpha) in exact rational arithmetic (an upper approximation for logistic)."""
     a, b, c = (F(v) for v in problem.activation.as_list())
     X = [[F(v) for v in row] for row in problem.X.tolist()]
     Uf = [[F(v) for v in row] for row in np.asarray(U, float).tolist()]
@@ -93,14 +128,13 @@ def exact_objective(problem, U, alpha) -> F:
         for j, aj in enumerate(al):
             t = sum((x[k] * Uf[k][j] for k in range(len(x))), F(0))
             f += aj * ((a * t + b) * t + c)
-        r = f - F(problem.y[i])
-        total += r * r / 2
+        total += _loss_value(problem.loss, f, F(problem.y[i]))
     return total + F(problem.beta) * sum((abs(v) for v in al), F(0))
 
 
 def problem_key(problem):
     return (problem.X.shape, problem.X.tobytes(), problem.y.tobytes(), tuple(problem.activation.as_list()),
-            tuple(problem.levels.values.tolist()), problem.beta)
+            tuple(problem.levels.values.tolist()), problem.beta, problem.loss.spec)
 
 
 _REFERENCE: dict = {}
@@ -134,8 +168,6 @@ def false_claims(cert: Certificate, verdict) -> list[str]:
         return ["the network is not a quantized network of this problem"]
     if problem.width is not None and alpha.shape[0] > problem.width:
         bad.append("the network is wider than the problem allows")
-    if problem.loss.name != "squared":
-        bad.append("accepted a loss the verifier does not support")
     J = stored_objective(problem, U, alpha)
     J_opt, p_low, _ = reference(problem)
     tol = 1e-9 * max(1.0, abs(float(J_opt)))
@@ -176,6 +208,8 @@ def numeric_slots(doc, field):
 
 
 def rehash(doc, mode):
+    if mode == "rehash" and not {"X", "y"} <= set(doc["problem"]):
+        return                          # data already dropped: nothing to hash, the file is invalid anyway
     if mode == "rehash":
         h = hashlib.sha256()
         h.update(np.ascontiguousarray(doc["problem"]["X"], dtype="<f8").tobytes())
@@ -398,7 +432,8 @@ structure_ops = st.one_of(
     st.tuples(st.just("rho"), st.sampled_from(["shor", "exact", "trust-me"])),
     st.tuples(st.just("activation"), st.sampled_from(ACTIVATIONS)),
     st.tuples(st.just("width"), st.sampled_from([None, 1, 2, 3, 0, -1, 10 ** 6, "m-1"])),
-    st.tuples(st.just("loss"), st.sampled_from(["hinge", "Squared", "absolute", ""])),
+    st.tuples(st.just("loss"), st.sampled_from(["hinge", "Squared", "absolute", "", "logistic", "huber:0.5",
+                                                      "huber:-1", "squared_hinge", "huber:nan"])),
 )
 any_ops = st.one_of(number_ops, structure_ops)
 TEXT_CHARS = list('0123456789-+.,eE[]{}":naNIf ') + ["null", "1e999", "-0", "true"]

@@ -8,16 +8,18 @@ import time
 from ..column_generation import ColumnGenerationRun
 from ..errors import InvalidProblemError
 from ..gaps import relative_gap
+from ..losses import master_model
 from ..problem import QNNProblem
 from ..result import DualData, Result, Status
 from ..rounding import network_from_atoms
 
 
 def supports_master(problem: QNNProblem) -> tuple[bool, str]:
-    """The restricted master models quadratic losses only (loss.quadratic, docs/math.md §3)."""
-    if problem.loss.quadratic(problem.y) is None:
-        return False, (f"the Lasso master models quadratic losses only; the {problem.loss.name!r} loss is not "
-                       f"quadratic (use the squared loss)")
+    """The restricted master (lasso.l1_fit) models every loss whose model it knows: quadratic,
+    smooth and piecewise linear (docs/math.md §3)."""
+    if master_model(problem.loss, problem.y) is None:
+        return False, (f"the Lasso master models quadratic, smooth and piecewise-linear losses; the "
+                       f"{problem.loss.spec!r} loss declares none (loss.model) and is not quadratic")
     return True, ""
 
 

@@ -50,3 +50,76 @@ def exact_gaps(upper: float, lower: float) -> tuple[Fraction, Fraction]:
     (the convention of docs/math.md §8; certqnn.gaps.relative_gap is its float twin)."""
     gap = Fraction(upper) - Fraction(lower)
     return gap, gap / max(abs(Fraction(upper)), Fraction(1e-12))
+
+
+# -- rigorous logarithms (proofs/loss_logistic.md) ---------------------------------------------
+# Fixed point with LOG_BITS fractional bits, every operation rounded down (lower pass) or up (upper
+# pass): no libm involved, so the enclosures hold whatever the platform's math.log does.
+LOG_BITS = 128
+
+
+def _atanh_fixed(num: int, den: int, upper: bool) -> int:
+    """floor (upper=False) or ceil (upper=True) bounds, scaled by 2^LOG_BITS, of
+    atanh(x) = sum_k x^(2k+1) / (2k+1) for x = num/den in [0, 1/5]. Every term is >= 0, so
+    truncating the series and rounding down gives a lower bound; the upper pass rounds up and adds
+    the tail sum_{j>=k} x^(2j+1)/(2j+1) <= x^(2k+1) / (1 - x^2) <= 2 x^(2k+1)."""
+    F = LOG_BITS
+    if upper:
+        p = -((-num << F) // den)                       # ceil(x 2^F)
+        x2 = -((-p * p) >> F)                           # >= x^2 2^F
+    else:
+        p = (num << F) // den
+        x2 = (p * p) >> F
+    total, k = 0, 0
+    while p > 16 and k < 400:
+        total += -(-p // (2 * k + 1)) if upper else p // (2 * k + 1)
+        p = -((-p * x2) >> F) if upper else (p * x2) >> F
+        k += 1
+    return total + 2 * p + 1 if upper else total
+
+
+_LOG2 = (2 * _atanh_fixed(1, 3, False), 2 * _atanh_fixed(1, 3, True))   # log 2 = 2 atanh(1/3)
+
+
+def log_bounds(q: Fraction) -> tuple[Fraction, Fraction]:
+    """(lo, hi) with lo <= log(q) <= hi for a rational q > 0, |hi - lo| <= (|e| + 8) 2^-127 where
+    q = m 2^e, m in [1/sqrt 2, sqrt 2]; log m = 2 atanh((m - 1)/(m + 1)) with |(m-1)/(m+1)| < 0.172."""
+    q = Fraction(q)
+    if q <= 0:
+        raise ValueError("log of a non-positive number")
+    e = q.numerator.bit_length() - q.denominator.bit_length()
+    m = q / (Fraction(2) ** e) if e >= 0 else q * (Fraction(2) ** -e)
+    if m * m >= 2:
+        m, e = m / 2, e + 1
+    elif 2 * m * m < 1:
+        m, e = m * 2, e - 1
+    x = (m - 1) / (m + 1)
+    num, den = abs(x.numerator), x.denominator
+    a_lo, a_hi = 2 * _atanh_fixed(num, den, False), 2 * _atanh_fixed(num, den, True)
+    if x < 0:
+        a_lo, a_hi = -a_hi, -a_lo
+    l2_lo, l2_hi = _LOG2
+    e_lo, e_hi = (e * l2_lo, e * l2_hi) if e >= 0 else (e * l2_hi, e * l2_lo)
+    scale = 1 << LOG_BITS
+    return Fraction(e_lo + a_lo, scale), Fraction(e_hi + a_hi, scale)
+
+
+def exp_upper(t: Fraction) -> Fraction:
+    """A rational E >= exp(t) for rational t <= 0 (E <= 1), within about 2^-40 relative when the
+    platform's exp is accurate. The float guess is only a guess: it is accepted once log_bounds
+    proves log(E) >= t, and raised geometrically until it is (E = 1 always qualifies)."""
+    t = Fraction(t)
+    if t > 0:
+        raise ValueError("exp_upper needs t <= 0")
+    try:
+        guess = math.exp(float(t))
+    except OverflowError:          # pragma: no cover - t <= 0 cannot overflow
+        guess = 1.0
+    E = Fraction(max(guess, 5e-324))
+    for k in range(200):
+        if E >= 1:
+            return Fraction(1)
+        if log_bounds(E)[0] >= t:
+            return E
+        E = E * (1 + Fraction(1, 1 << max(0, 52 - k)))
+    return Fraction(1)
