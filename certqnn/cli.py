@@ -82,7 +82,19 @@ def _build_problem(args, test_fraction: float | None = None):
     (None without test_fraction). Standardization is fitted on the training rows only."""
     from .datasets import load, split, standardize_dataset
 
-    raw = load(args.data, standardize=False, task=getattr(args, "task", None))
+    from .losses import get_loss
+
+    task = getattr(args, "task", None)
+    try:
+        classification_loss = get_loss(args.loss).classification
+    except CertQNNError:
+        classification_loss = False        # QNNProblem names the bad loss below
+    if classification_loss and task in (None, "auto"):
+        task = "classification"            # labels +-1, y never standardized
+    raw = load(args.data, standardize=False, task=task)
+    if classification_loss and raw.task != "classification":
+        raise UsageError(f"--loss {args.loss}: a classification loss needs two-class labels; {args.data} is a "
+                         "regression data set (use --loss squared, huber or absolute)")
     test = None
     if test_fraction:
         raw, test = split(raw, test_fraction, seed=_split_seed(args))

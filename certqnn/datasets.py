@@ -59,6 +59,16 @@ def synthetic(n: int, d: int, seed: int = 0, planted: int = 3, noise: float = 0.
     return Dataset(X, y, f"synthetic:n={n},d={d},seed={seed}", "regression")
 
 
+def _synthetic_labels(data: Dataset) -> Dataset:
+    """Two classes from a planted regression target: y = sign(planted output - its median) (ties -> +1)."""
+    median = float(np.median(data.y))
+    y = np.where(data.y >= median, 1.0, -1.0)
+    out = Dataset(data.X, y, data.name, "classification",
+                  task_reason="classification (labels: sign of the planted output minus its median)")
+    out.preprocessing = {"label_map": {"-1": "below median", "1": "above median"}}
+    return out
+
+
 def load_sklearn(spec: str) -> Dataset:
     name, _, rest = spec.partition(",")
     name = name.strip().lower()
@@ -136,8 +146,9 @@ def load(spec: str, standardize: bool = True, task: str | None = None) -> Datase
     """Read DATA (see module docstring); standardize: zero-mean unit-variance columns of X (constant
     columns become 0) and, for regression, of y. The transformation is recorded in
     `data.preprocessing` (x_mean, x_scale, and y_mean, y_scale or label_map), so that a network
-    trained on the result can be applied to raw data. task (files only): auto (default: two
-    distinct labels -> classification), classification or regression."""
+    trained on the result can be applied to raw data. task: auto (default: files with two distinct
+    labels -> classification), classification or regression; for synthetic data, classification
+    makes labels sign(planted output - median)."""
     spec = str(spec)
     if spec.startswith("sklearn:"):
         data = load_sklearn(spec[len("sklearn:"):])
@@ -154,6 +165,8 @@ def load(spec: str, standardize: bool = True, task: str | None = None) -> Datase
         if opts:
             raise InvalidProblemError("DATA", f"unknown option(s) {', '.join(opts)} for synthetic data (use n, d, seed, planted, noise)")
         data = synthetic(n, d, seed, planted, noise)
+        if task == "classification":
+            data = _synthetic_labels(data)
     elif spec.lower().endswith(".npz"):
         if not os.path.exists(spec):
             raise InvalidProblemError("DATA", f"file {spec!r} does not exist")

@@ -148,3 +148,24 @@ def test_the_same_command_writes_the_same_certificate_bit_for_bit(backend, tmp_p
     for path in paths:
         assert main(["solve", "synthetic:n=60,d=5,seed=3", "--backend", backend, "--out", str(path), "--quiet"]) == 0
     assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge", "squared_hinge", "huber:0.5", "absolute"])
+def test_every_loss_is_certified_from_the_command_line_by_enumeration_and_bracketed_by_the_sdp(loss, tmp_path):
+    from certqnn import Certificate
+
+    spec = "synthetic:n=60,d=6,seed=1"
+    e, s = tmp_path / "e.json", tmp_path / "s.json"
+    assert main(["solve", spec, "--loss", loss, "--backend", "enumeration", "--out", str(e), "--quiet"]) == 0
+    assert main(["solve", spec, "--loss", loss, "--backend", "sdp", "--out", str(s), "--quiet"]) == 0
+    assert main(["verify", str(e)]) == 0 and main(["verify", str(s)]) == 0
+    exact, relaxed = Certificate.read(str(e)), Certificate.read(str(s))
+    assert exact.relative_gap <= 1e-6
+    assert relaxed.lower_bound <= exact.upper_bound <= relaxed.upper_bound * (1 + 1e-9)
+    if loss in ("logistic", "hinge", "squared_hinge"):
+        assert set(np.unique(exact.problem().y)) <= {-1.0, 1.0}
+
+
+def test_a_classification_loss_on_regression_data_is_refused_up_front(capsys):
+    assert main(["solve", "sklearn:diabetes", "--loss", "logistic", "--backend", "enumeration"]) == 2
+    assert "two-class" in capsys.readouterr().err
