@@ -92,7 +92,7 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the reason the
     loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
     pricer = LocalSearchPricer(restarts=starts_per_round, rng=rng if rng is not None else np.random.default_rng(0))
-    budget = Budget(max_rounds=rounds, per_round=max_new, min_decrease=1e-12, deadline=deadline)
+    budget = Budget(max_rounds=rounds, per_round=max_new, deadline=deadline)
     run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=np.unique(np.asarray(S, float).T, axis=0).T,
                             Xb=Xb, desc="rounding: local-search pricing")
     return run.S, run.alpha, run.objective, run.stop

@@ -50,7 +50,7 @@ class SdpBackend(Backend):
         rounding: bool = option(True, "sample a network from the relaxation (off: bound only)", cli=False)
         samples: int = option(64, "Grothendieck samples per SDP block", parse=int)
         local_search: bool = option(True, "1-flip local search on every sampled neuron", cli=False)
-        pricing_rounds: int = option(100, "rounding: rounds of local-search pricing after the refit (work budget)",
+        pricing_rounds: int = option(20, "rounding: rounds of local-search pricing after the refit (work budget)",
                                      parse=int)
         seed: int = option(0, "random seed for sampling", parse=int)
 
