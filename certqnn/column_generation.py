@@ -347,8 +347,9 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
                     rho, rho_ub = out.rho, out.rho_upper_bound
                     lb = dual_lower_bound(loss, w, y, rho_ub, beta)
                     best_lb = max(best_lb, lb)
-                    bar.set_postfix(J=f"{obj:.8g}", rel_gap=f"{relative_gap(obj, lb):.2e}",
-                                    atoms=master.S.shape[1], refresh=False)
+                    # an exact search cut short has no finite rho bound yet: show the best bound so far
+                    shown = f"{relative_gap(obj, best_lb):.2e}" if math.isfinite(best_lb) else "pending"
+                    bar.set_postfix(J=f"{obj:.8g}", rel_gap=shown, atoms=master.S.shape[1], refresh=False)
                     if relative_gap(obj, lb) <= tol:
                         stop = "converged"
                         break
