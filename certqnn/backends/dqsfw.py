@@ -20,7 +20,7 @@ from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..result import Result
 from . import base
-from .frank_wolfe import FrankWolfeOptions, fw_result, fw_status, quadratic_loss_support
+from .frank_wolfe import FrankWolfeOptions, fw_result, fw_status, fw_loss_support
 
 
 def _optional_int(text: str) -> int | None:
@@ -60,7 +60,7 @@ class DQSFWBackend(base.Backend):
             self.check_history()
 
     def supports(self, problem: QNNProblem):
-        return quadratic_loss_support(problem, self.name)
+        return fw_loss_support(problem, self.name)
 
     def run(self, problem: QNNProblem, options: Options) -> Result:
         o = options

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidProblemError
-from ..fw.centralized import FWRun, frank_wolfe
+from ..fw.centralized import FWRun, frank_wolfe, smooth_loss_support
 from ..fw.finalize import best_dual_point, refit_network
 from ..fw.lmo import LMOS
 from ..fw.steps import FORMS, FW_STEPS, check_common, parse_tau
@@ -18,12 +18,10 @@ from ..result import DualData, Result, Status
 from . import base
 
 
-def quadratic_loss_support(problem: QNNProblem, name: str) -> tuple[bool, str]:
-    """Both FW backends refit alpha with the Lasso, which models quadratic losses only."""
-    if problem.loss.quadratic(problem.y) is None:
-        return False, (f"the {name} backend models quadratic losses only (its exact alpha refit and closed-form "
-                       f"steps need one); the '{problem.loss.name}' loss is not quadratic")
-    return True, ""
+def fw_loss_support(problem: QNNProblem, name: str) -> tuple[bool, str]:
+    """Frank-Wolfe needs a smooth loss (fw.centralized.smooth_loss_support): hinge and absolute are
+    refused, naming the loss and the backends that handle them."""
+    return smooth_loss_support(problem.loss, problem.y, name)
 
 
 def fw_status(run, form: str) -> Status:
@@ -87,7 +85,7 @@ class FrankWolfeBackend(base.Backend):
                 raise InvalidProblemError("fully_corrective", f"must be True or False, got {self.fully_corrective!r}")
 
     def supports(self, problem: QNNProblem):
-        return quadratic_loss_support(problem, self.name)
+        return fw_loss_support(problem, self.name)
 
     def run(self, problem: QNNProblem, options: Options) -> Result:
         o = options
