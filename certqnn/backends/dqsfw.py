@@ -49,7 +49,8 @@ class DQSFWBackend(base.Backend):
         split: str = base.option("contiguous", "how the samples are sharded among the agents", choices=SPLITS)
         gossip_step: float = base.option(1.0, "gossip step eta in (0, 1]")
         report_every: int = base.option(1, "iterations between the (uncounted) monitoring reductions")
-        step: str = base.option("classical", "step rule (local_line_search is experimental)", choices=DQSFW_STEPS)
+        step: str = base.option("classical", "step rule (local_line_search is experimental, quadratic losses only)",
+                                choices=DQSFW_STEPS)
 
         def validate(self):
             super().validate()

@@ -1,5 +1,6 @@
 """Backend `frank-wolfe`: Frank-Wolfe over the quantized neurons (certqnn.fw, docs/math.md §10),
-then an exact alpha refit over the atoms it found; certify() checks the dual point."""
+then an exact alpha refit over the atoms it found; certify() checks the dual point. Any smooth
+loss (squared, logistic, squared hinge, Huber); hinge and absolute are refused in supports()."""
 from __future__ import annotations
 
 import time
@@ -52,7 +53,8 @@ class FrankWolfeOptions(base.Options):
     form: str = base.option("penalized", "problem form: penalized (bounds J - p*) or bounded (|alpha|_1 <= tau)",
                             choices=FORMS, flag="--fw-form")
     tau: float | str | None = base.option(None, "l1 budget: a number, or 'adaptive' (default: adaptive when "
-                                                "the LMO is exact, else L(0)/beta)", parse=parse_tau)
+                                                "the LMO is exact -- dqsfw: and the loss quadratic -- else "
+                                                "L(0)/beta)", parse=parse_tau)
     lmo: str = base.option("auto", "linear minimization oracle (auto: exact up to 22 binary variables)",
                            choices=LMOS)
     max_iter: int = base.option(1000, "iteration limit")
@@ -74,7 +76,8 @@ class FrankWolfeBackend(base.Backend):
     @dataclass(frozen=True, kw_only=True)
     class Options(FrankWolfeOptions):
         step: str = base.option("line_search", "step rule", choices=FW_STEPS)
-        fully_corrective: bool = base.option(False, "re-optimize the weights over all atoms after each step")
+        fully_corrective: bool = base.option(False, "re-optimize the weights over all atoms after each step "
+                                                    "(form bounded: quadratic losses only)")
 
         def validate(self):
             super().validate()

@@ -6,7 +6,7 @@ The FW gap G_t = <grad, x_t - v_t> >= objective(x_t) - optimum when the LMO is e
 objective - G_t is a dual bound. Every iterate is sum_j alpha_j phi_{s_j}: a quantized network.
 
 By default the penalized form's budget tau starts at L(0)/beta and shrinks to a certified bound on
-|alpha*|_1 (steps.tau_bound, "adaptive"): a loose tau makes FW's curvature constant, hence its
+|alpha*|_1 (steps.tau_bound, or steps.tau_bound_general for a non-quadratic loss; "adaptive"): a loose tau makes FW's curvature constant, hence its
 O(1/t) gap, large (it scales like tau^2).
 """
 from __future__ import annotations
@@ -80,12 +80,15 @@ def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | str |
 
     tau: the l1 budget. A number: fixed. "adaptive" (penalized form, exact LMO): start at L(0)/beta
     and shrink to steps.tau_bound() every iteration -- a certified bound on |alpha*|_1, so every
-    minimiser stays feasible and the gap keeps bounding J - p*_inf. None: "adaptive" when allowed
-    (penalized form, exact LMO, quadratic loss), else L(0)/beta.
+    minimiser stays feasible and the gap keeps bounding J - p*_inf (steps.tau_bound_general for a
+    non-quadratic loss). None: "adaptive" when allowed (penalized form, exact LMO), else L(0)/beta.
+    The loss must be smooth (quadratic or model "smooth"); hinge and absolute raise
+    UnsupportedProblemError naming the loss.
     lmo: "exact" | "heuristic" | "auto" or an oracle object (fw/lmo.py).
-    step: "classical" (gamma_t = 2/(t+2)) or "line_search" (exact for a quadratic loss);
-    fully_corrective: after each step re-optimise all weights on the active atoms (penalized: the
-    Lasso refit; bounded: an l1-ball QP). Stops when the relative FW gap (gaps.relative_gap of the
+    step: "classical" (gamma_t = 2/(t+2)) or "line_search" (exact: closed form for a quadratic loss,
+    steps.smooth_line_search_step otherwise); fully_corrective: after each step re-optimise all
+    weights on the active atoms (penalized: lasso.refit, any smooth loss; bounded: an l1-ball QP,
+    quadratic losses only). Stops when the relative FW gap (gaps.relative_gap of the
     objective and objective - gap) is <= tol, after max_iter iterations or time_limit seconds.
     history: keep per-iteration lists HISTORY_KEYS in FWRun.history; lower_bound is the scaling-lemma
     bound on p*_inf (docs/math.md §4) with rho = |LMO value| (valid only for the exact LMO; nan otherwise).
