@@ -20,7 +20,7 @@ from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..result import Result
 from . import base
-from .frank_wolfe import FrankWolfeOptions, fw_result, fw_status, quadratic_loss_support
+from .frank_wolfe import FrankWolfeOptions, fw_result, fw_status, fw_loss_support
 
 
 def _optional_int(text: str) -> int | None:
@@ -49,7 +49,8 @@ class DQSFWBackend(base.Backend):
         split: str = base.option("contiguous", "how the samples are sharded among the agents", choices=SPLITS)
         gossip_step: float = base.option(1.0, "gossip step eta in (0, 1]")
         report_every: int = base.option(1, "iterations between the (uncounted) monitoring reductions")
-        step: str = base.option("classical", "step rule (local_line_search is experimental)", choices=DQSFW_STEPS)
+        step: str = base.option("classical", "step rule (local_line_search is experimental, quadratic losses only)",
+                                choices=DQSFW_STEPS)
 
         def validate(self):
             super().validate()
@@ -60,7 +61,7 @@ class DQSFWBackend(base.Backend):
             self.check_history()
 
     def supports(self, problem: QNNProblem):
-        return quadratic_loss_support(problem, self.name)
+        return fw_loss_support(problem, self.name)
 
     def run(self, problem: QNNProblem, options: Options) -> Result:
         o = options

@@ -1,5 +1,6 @@
 """Backend `frank-wolfe`: Frank-Wolfe over the quantized neurons (certqnn.fw, docs/math.md §10),
-then an exact alpha refit over the atoms it found; certify() checks the dual point."""
+then an exact alpha refit over the atoms it found; certify() checks the dual point. Any smooth
+loss (squared, logistic, squared hinge, Huber); hinge and absolute are refused in supports()."""
 from __future__ import annotations
 
 import time
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidProblemError
-from ..fw.centralized import FWRun, frank_wolfe
+from ..fw.centralized import FWRun, frank_wolfe, smooth_loss_support
 from ..fw.finalize import best_dual_point, refit_network
 from ..fw.lmo import LMOS
 from ..fw.steps import FORMS, FW_STEPS, check_common, parse_tau
@@ -18,12 +19,10 @@ from ..result import DualData, Result, Status
 from . import base
 
 
-def quadratic_loss_support(problem: QNNProblem, name: str) -> tuple[bool, str]:
-    """Both FW backends refit alpha with the Lasso, which models quadratic losses only."""
-    if problem.loss.quadratic(problem.y) is None:
-        return False, (f"the {name} backend models quadratic losses only (its exact alpha refit and closed-form "
-                       f"steps need one); the '{problem.loss.name}' loss is not quadratic")
-    return True, ""
+def fw_loss_support(problem: QNNProblem, name: str) -> tuple[bool, str]:
+    """Frank-Wolfe needs a smooth loss (fw.centralized.smooth_loss_support): hinge and absolute are
+    refused, naming the loss and the backends that handle them."""
+    return smooth_loss_support(problem.loss, problem.y, name)
 
 
 def fw_status(run, form: str) -> Status:
@@ -54,7 +53,8 @@ class FrankWolfeOptions(base.Options):
     form: str = base.option("penalized", "problem form: penalized (bounds J - p*) or bounded (|alpha|_1 <= tau)",
                             choices=FORMS, flag="--fw-form")
     tau: float | str | None = base.option(None, "l1 budget: a number, or 'adaptive' (default: adaptive when "
-                                                "the LMO is exact, else L(0)/beta)", parse=parse_tau)
+                                                "the LMO is exact -- dqsfw: and the loss quadratic -- else "
+                                                "L(0)/beta)", parse=parse_tau)
     lmo: str = base.option("auto", "linear minimization oracle (auto: exact up to 22 binary variables)",
                            choices=LMOS)
     max_iter: int = base.option(1000, "iteration limit")
@@ -76,7 +76,8 @@ class FrankWolfeBackend(base.Backend):
     @dataclass(frozen=True, kw_only=True)
     class Options(FrankWolfeOptions):
         step: str = base.option("line_search", "step rule", choices=FW_STEPS)
-        fully_corrective: bool = base.option(False, "re-optimize the weights over all atoms after each step")
+        fully_corrective: bool = base.option(False, "re-optimize the weights over all atoms after each step "
+                                                    "(form bounded: quadratic losses only)")
 
         def validate(self):
             super().validate()
@@ -87,7 +88,7 @@ class FrankWolfeBackend(base.Backend):
                 raise InvalidProblemError("fully_corrective", f"must be True or False, got {self.fully_corrective!r}")
 
     def supports(self, problem: QNNProblem):
-        return quadratic_loss_support(problem, self.name)
+        return fw_loss_support(problem, self.name)
 
     def run(self, problem: QNNProblem, options: Options) -> Result:
         o = options

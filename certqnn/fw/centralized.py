@@ -6,7 +6,7 @@ The FW gap G_t = <grad, x_t - v_t> >= objective(x_t) - optimum when the LMO is e
 objective - G_t is a dual bound. Every iterate is sum_j alpha_j phi_{s_j}: a quantized network.
 
 By default the penalized form's budget tau starts at L(0)/beta and shrinks to a certified bound on
-|alpha*|_1 (steps.tau_bound, "adaptive"): a loose tau makes FW's curvature constant, hence its
+|alpha*|_1 (steps.tau_bound, or steps.tau_bound_general for a non-quadratic loss; "adaptive"): a loose tau makes FW's curvature constant, hence its
 O(1/t) gap, large (it scales like tau^2).
 """
 from __future__ import annotations
@@ -17,19 +17,37 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InvalidProblemError
+from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..gaps import dual_lower_bound, relative_gap
-from ..losses import quadratic_model
+from ..losses import master_model, quadratic_model
 from ..lifting import neuron_outputs, q_matrix
 from ..problem import QNNProblem
 from ..progress import progress
 from .finalize import corrective_weights
 from .lmo import make_lmo
 from .steps import (FW_STEPS, RunOutcome, check_common, classical_step, default_tau, fw_gap, line_search_step,
-                    penalty_weight, tau_bound, vertex)
+                    penalty_weight, smooth_line_search_step, tau_bound, tau_bound_general, vertex)
 
 HISTORY_KEYS = ("objective", "fw_gap", "dual_bound", "lower_bound", "atoms", "tau", "seconds")
 STATUSES = ("converged", "iteration_limit", "time_limit")
+
+
+def smooth_loss_support(loss, y: np.ndarray, name: str) -> tuple[bool, str]:
+    """Frank-Wolfe needs a differentiable loss (its gradient defines the LMO and the gap): quadratic
+    or "smooth" models (losses.master_model). Piecewise-linear losses (hinge, absolute) are refused."""
+    model = master_model(loss, np.asarray(y, float))
+    if model in ("quadratic", "smooth"):
+        return True, ""
+    return False, (f"the {name} backend needs a smooth (differentiable) loss; the {loss.spec!r} loss is "
+                   f"{'piecewise linear' if model == 'piecewise_linear' else 'not modelled as smooth'} "
+                   f"-- use the colgen, enumeration or sdp backend")
+
+
+def require_smooth_loss(loss, y: np.ndarray, name: str) -> None:
+    """smooth_loss_support, raising UnsupportedProblemError with its reason."""
+    ok, why = smooth_loss_support(loss, y, name)
+    if not ok:
+        raise UnsupportedProblemError(why)
 
 
 @dataclass
@@ -62,12 +80,15 @@ def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | str |
 
     tau: the l1 budget. A number: fixed. "adaptive" (penalized form, exact LMO): start at L(0)/beta
     and shrink to steps.tau_bound() every iteration -- a certified bound on |alpha*|_1, so every
-    minimiser stays feasible and the gap keeps bounding J - p*_inf. None: "adaptive" when allowed
-    (penalized form, exact LMO, quadratic loss), else L(0)/beta.
+    minimiser stays feasible and the gap keeps bounding J - p*_inf (steps.tau_bound_general for a
+    non-quadratic loss). None: "adaptive" when allowed (penalized form, exact LMO), else L(0)/beta.
+    The loss must be smooth (quadratic or model "smooth"); hinge and absolute raise
+    UnsupportedProblemError naming the loss.
     lmo: "exact" | "heuristic" | "auto" or an oracle object (fw/lmo.py).
-    step: "classical" (gamma_t = 2/(t+2)) or "line_search" (exact for a quadratic loss);
-    fully_corrective: after each step re-optimise all weights on the active atoms (penalized: the
-    Lasso refit; bounded: an l1-ball QP). Stops when the relative FW gap (gaps.relative_gap of the
+    step: "classical" (gamma_t = 2/(t+2)) or "line_search" (exact: closed form for a quadratic loss,
+    steps.smooth_line_search_step otherwise); fully_corrective: after each step re-optimise all
+    weights on the active atoms (penalized: lasso.refit, any smooth loss; bounded: an l1-ball QP,
+    quadratic losses only). Stops when the relative FW gap (gaps.relative_gap of the
     objective and objective - gap) is <= tol, after max_iter iterations or time_limit seconds.
     history: keep per-iteration lists HISTORY_KEYS in FWRun.history; lower_bound is the scaling-lemma
     bound on p*_inf (docs/math.md §4) with rho = |LMO value| (valid only for the exact LMO; nan otherwise).
@@ -79,15 +100,18 @@ def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | str |
     act, y, beta = problem.activation, problem.y, problem.beta
     p = Xb.shape[1]
     lmo = make_lmo(lmo, p, act.is_even) if isinstance(lmo, str) else lmo
+    require_smooth_loss(loss, y, "frank-wolfe")
     quadratic = loss.quadratic(y) is not None
-    adaptive = tau == "adaptive" or (tau is None and form == "penalized" and lmo.exact and quadratic)
+    adaptive = tau == "adaptive" or (tau is None and form == "penalized" and lmo.exact)
     if adaptive and not lmo.exact:
         raise InvalidProblemError("tau", "'adaptive' needs the exact LMO (it relies on rho being certified)")
+    if fully_corrective and form == "bounded" and not quadratic:
+        raise UnsupportedProblemError(f"fully_corrective with form 'bounded' solves an l1-ball QP, which needs a "
+                                      f"quadratic loss; the {loss.name!r} loss is not (use form 'penalized', or "
+                                      f"fully_corrective=False)")
     kappa, target, c0 = 1.0, y, 0.0
-    if step == "line_search" or fully_corrective or adaptive:
-        what = ("the line search" if step == "line_search" else
-                "fully corrective Frank-Wolfe" if fully_corrective else "the adaptive budget tau")
-        kappa, target, c0 = quadratic_model(loss, y, what)
+    if quadratic:      # closed forms: exact quadratic line search, tau_bound
+        kappa, target, c0 = quadratic_model(loss, y, "frank-wolfe")
     tau = default_tau(problem) if tau is None or adaptive else float(tau)
     ub = np.inf
     rng = np.random.default_rng(seed)
@@ -110,7 +134,9 @@ def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | str |
             s, value = lmo(q_matrix(Xb, act, g), rng)
             if adaptive:
                 ub = min(ub, loss.value(yhat, y) + beta * float(np.abs(alpha).sum()))
-                tau = min(tau, tau_bound(ub, float(g @ target), float(g @ g), abs(value), beta, kappa, c0))
+                tb = (tau_bound(ub, float(g @ target), float(g @ g), abs(value), beta, kappa, c0) if quadratic
+                      else tau_bound_general(ub, loss, g, y, abs(value), beta))
+                tau = min(tau, tb)
             c, t_v = vertex(value, tau, beta, form)
             obj = loss.value(yhat, y) + b * t
             gap = fw_gap(float(g @ yhat), t, value, c, t_v, beta, form)
@@ -147,8 +173,10 @@ def frank_wolfe(problem: QNNProblem, form: str = "penalized", tau: float | str |
                     alpha = np.append(alpha, 0.0)
                 phi = Phi_cols[atoms[key]]
             d_y = c * phi - yhat
-            if step == "line_search":
+            if step == "line_search" and quadratic:
                 gamma = line_search_step(gap, kappa * float(d_y @ d_y))
+            elif step == "line_search":
+                gamma = smooth_line_search_step(loss, y, yhat, d_y, gap, t_v - t, b)
             else:
                 gamma = classical_step(it)
             alpha *= 1.0 - gamma

@@ -82,12 +82,39 @@ def best_dual_point(problem: QNNProblem, candidates: list) -> tuple[np.ndarray, 
 def corrective_weights(Phi: np.ndarray, y: np.ndarray, beta: float, tau: float, form: str, loss,
                        alpha0: np.ndarray) -> np.ndarray:
     """Fully corrective step: the best weights a (m,) on the current atoms Phi (n, m) within the FW
-    feasible set of `form` (penalized: J, with |a|_1 <= tau; bounded: L alone, |a|_1 <= tau)."""
+    feasible set of `form` (penalized: J, with |a|_1 <= tau; bounded: L alone, |a|_1 <= tau).
+    alpha0 (m,): the current feasible weights. Any smooth loss in the penalized form (lasso.refit);
+    when the budget binds for a non-quadratic loss, a descent step towards the refit instead of the
+    budgeted optimum. The bounded form needs a quadratic loss (the l1-ball QP)."""
     if form == "penalized":
         a = refit(Phi, y, beta, loss, alpha0=alpha0).alpha
         if np.abs(a).sum() <= tau:
             return a
+        if loss.quadratic(y) is None:
+            # no l1-ball solver for a non-quadratic loss: move from the feasible alpha0 towards the
+            # unconstrained refit a up to the budget. J is convex and J(a) <= J(alpha0), so every
+            # point of the segment is feasible and no worse than alpha0 (a descent step, not the
+            # exact budgeted optimum).
+            a0 = np.asarray(alpha0, float)
+            return a0 + _segment_to_budget(a0, a - a0, tau) * (a - a0)
     kappa, target, _ = quadratic_model(loss, y, "the l1-ball QP of fully corrective Frank-Wolfe")
     # kappa/2 |Phi a - t|^2 + beta_t |a|_1 = kappa (|Phi a - t|^2/2 + beta_t/kappa |a|_1)
     beta_t = beta if form == "penalized" else 0.0      # penalized: only when the user chose tau < L(0)/beta
     return l1_qp(Phi.T @ Phi, Phi.T @ target, beta_t / kappa, tau=tau, tol=1e-12)
+
+
+def _segment_to_budget(a0: np.ndarray, d: np.ndarray, tau: float) -> float:
+    """The largest lam in [0, 1] with |a0 + lam d|_1 <= tau, given |a0|_1 <= tau (bisection on the
+    convex |a0 + lam d|_1; returns the feasible end of the final bracket)."""
+    if np.abs(a0 + d).sum() <= tau:
+        return 1.0
+    if np.abs(a0).sum() > tau:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if np.abs(a0 + mid * d).sum() <= tau:
+            lo = mid
+        else:
+            hi = mid
+    return lo

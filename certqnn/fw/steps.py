@@ -36,6 +36,59 @@ def line_search_step(gap: float, curvature: float) -> float:
     return float(np.clip(gap / curvature, 0.0, 1.0))
 
 
+def _second_derivative(loss, v: np.ndarray, y: np.ndarray, d: np.ndarray) -> float:
+    """d^T diag(l''(v)) d from loss.curvature; a quadratic loss without it gives kappa |d|^2; 0 (then
+    the line search bisects) when neither is known."""
+    try:
+        return float(loss.curvature(v, y) @ (d * d))
+    except NotImplementedError:
+        model = loss.quadratic(y)
+        return float(model[0]) * float(d @ d) if model is not None else 0.0
+
+
+def smooth_line_search_step(loss, y: np.ndarray, yhat: np.ndarray, d_y: np.ndarray, gap: float, dt: float,
+                            b: float, max_iter: int = 100) -> float:
+    """Exact line search for any smooth convex loss: the minimiser over [0, 1] of the convex
+    phi(gamma) = L(yhat + gamma d_y) + b (t + gamma dt), shapes (n,), found as the root of the
+    nondecreasing phi'(gamma) = <grad L(yhat + gamma d_y), d_y> + b dt (phi'(0) = -gap) by Newton
+    steps on loss.curvature, safeguarded by bisection of the bracket [lo, hi] (phi'(lo) < 0 <= phi'(hi)).
+    Returns the last Newton point or lo, whichever has the smaller phi, so phi(gamma) <= phi(0): the
+    step never increases the objective even when the bracket is cut short."""
+    if not gap > 0.0:
+        return 0.0
+
+    def dphi(g):
+        return float(loss.gradient(yhat + g * d_y, y) @ d_y) + b * dt
+
+    if dphi(1.0) <= 0.0:
+        return 1.0
+    lo, hi, x, fx = 0.0, 1.0, 0.0, -gap
+    for _ in range(max_iter):
+        if hi - lo <= 1e-12:
+            break
+        curv = _second_derivative(loss, yhat + x * d_y, y, d_y)
+        nxt = x - fx / curv if curv > 0.0 else np.nan
+        # a Newton step outside the bracket, or one that does not halve it, becomes bisection
+        if not (lo < nxt < hi) or abs(nxt - x) > 0.5 * (hi - lo):
+            nxt = 0.5 * (lo + hi)
+        x, fx = nxt, dphi(nxt)
+        if fx < 0.0:
+            lo = x
+        elif fx > 0.0:
+            hi = x
+        else:
+            return x
+        if abs(fx) <= 1e-13 * gap:
+            break
+    if x == lo:
+        return lo
+    # Newton may close in on the root from above (phi'(x) > 0, lo never moves): keep x when it is
+    # at least as good as lo, so the step is both near-exact and never worse than gamma = 0
+    def phi(g):
+        return loss.value(yhat + g * d_y, y) + b * g * dt
+    return x if phi(x) <= phi(lo) else lo
+
+
 # -- the FW vertex and gap -----------------------------------------------------------------------
 def vertex(value: float, tau: float, beta: float, form: str) -> tuple[float, float]:
     """The FW vertex for a gradient whose best atom has signed price value = phi_s^T g.
@@ -99,6 +152,48 @@ def tau_bound(ub: float, wy: float, ww: float, rho: float, beta: float, kappa: f
             for sgn in (1.0, -1.0):
                 cands.append(float(np.clip((q * beta + sgn * np.sqrt(disc)) / (q * rho), 0.0, smax)))
     return min(f(s) for s in cands) * (1.0 + 1e-9)      # the margin covers the rounding of f
+
+
+def tau_bound_general(ub: float, loss, w: np.ndarray, y: np.ndarray, rho: float, beta: float,
+                      grid: int = 32) -> float:
+    """A valid upper bound on |alpha*|_1 for EVERY minimiser alpha* of J, for ANY convex loss, from an
+    upper bound ub >= p*_inf(beta), any w (n,) and rho = max_u |phi_u^T w| certified exactly (exact LMO).
+
+    Same argument as tau_bound without the closed form: V(b) = p*_inf(b) is concave (an infimum of
+    functions affine in b) and V(b') <= V(beta) + (b' - beta) |alpha*|_1, so for every b' in [0, beta)
+    |alpha*|_1 <= (ub - V(b')) / (beta - b'), and V(b') >= gaps.dual_lower_bound(loss, w, y, rho, b')
+    (the scaling lemma at b'). The minimum over b' is searched on a grid (denser near beta, where the
+    bound is tightest near the optimum) and refined by golden section; every b' tried is valid.
+    Returns +inf when no b' gives a finite bound."""
+    from ..gaps import dual_lower_bound
+
+    w = np.asarray(w, float)
+
+    def f(bp):
+        lb = dual_lower_bound(loss, w, y, rho, bp)
+        val = (ub - lb) / (beta - bp)
+        return val if np.isfinite(val) else np.inf
+
+    fr = np.concatenate([np.linspace(0.0, 1.0, grid // 2, endpoint=False), 1.0 - 0.5 ** np.arange(1, grid // 2 + 1)])
+    pts = np.unique(beta * fr)
+    vals = [f(bp) for bp in pts]
+    i = int(np.argmin(vals))
+    best = vals[i]
+    lo, hi = pts[max(i - 1, 0)], pts[min(i + 1, len(pts) - 1)]
+    r = 0.5 * (np.sqrt(5.0) - 1.0)
+    a, c = hi - r * (hi - lo), lo + r * (hi - lo)
+    fa, fc = f(a), f(c)
+    for _ in range(30):                    # the bound is quasiconvex in b': golden section
+        if fa <= fc:
+            hi, c, fc = c, a, fa
+            a = hi - r * (hi - lo)
+            fa = f(a)
+        else:
+            lo, a, fa = a, c, fc
+            c = lo + r * (hi - lo)
+            fc = f(c)
+    best = min(best, fa, fc)
+    return best * (1.0 + 1e-9)          # the margin covers the rounding of f
 
 
 # -- option checks (each raises InvalidProblemError naming the option) ---------------------------

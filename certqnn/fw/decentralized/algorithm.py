@@ -56,6 +56,7 @@ from ...losses import quadratic_model
 from ...lifting import neuron_outputs, q_matrix
 from ...problem import QNNProblem
 from ...progress import progress
+from ..centralized import require_smooth_loss
 from ..lmo import make_lmo
 from ..steps import (DQSFW_STEPS, RunOutcome, check_choice, check_common, check_positive_int, classical_step, default_tau,
                      fw_gap, line_search_step, penalty_weight, tau_bound, vertex)
@@ -346,14 +347,17 @@ def dqsfw(problem: QNNProblem, agents: int | None = None, graph="ring", engine: 
     quant = Quantizer(int(bits))
     rows = shards(problem.n, K, split, seed)
     report_lmo = make_lmo(lmo, p, act.is_even)
+    require_smooth_loss(loss, problem.y, "dqsfw")
     quadratic = loss.quadratic(problem.y) is not None
-    # tau=None: "adaptive" when it is valid (penalized form, exact LMO), else the safe L(0)/beta
+    # tau=None: "adaptive" when it is valid (penalized form, exact LMO, quadratic loss: warm_budget
+    # and the shared report use its closed forms), else the safe L(0)/beta
     adaptive = tau == "adaptive" or (tau is None and form == "penalized" and report_lmo.exact and quadratic)
     if adaptive and not report_lmo.exact:
         raise InvalidProblemError("tau", "'adaptive' needs the exact LMO (it relies on rho being certified)")
     kappa, c0 = 1.0, 0.0
     if adaptive or step == "local_line_search":
-        kappa, _, c0 = quadratic_model(loss, problem.y, "the adaptive budget tau" if adaptive else "the local line search")
+        kappa, _, c0 = quadratic_model(loss, problem.y, "dqsfw's tau='adaptive'" if adaptive
+                                       else "dqsfw's step='local_line_search'")
     tau = default_tau(problem) if tau is None or adaptive else float(tau)
 
     def target(k):
