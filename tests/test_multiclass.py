@@ -215,3 +215,12 @@ def test_test_fraction_reports_argmax_accuracy(workdir, capsys):
     assert main(["solve", "sklearn:iris", "--loss", "logistic", "--backend", "colgen", "--test-fraction", "0.2",
                  "--quiet"]) == 0
     assert "arg-max of the 3 part networks" in capsys.readouterr().out
+
+
+def test_verify_with_data_flag(iris_file, workdir, capsys):
+    """--data gives the K-class data: the same verdict; other data (a subsample) fail every part."""
+    assert main(["verify", str(iris_file), "--data", "sklearn:iris"]) == 0
+    assert main(["verify", str(iris_file), "--data", "sklearn:iris,n=120"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("[FAIL] class") == 3
+    assert main(["verify", str(iris_file), "--data", "sklearn:breast_cancer"]) == 2
