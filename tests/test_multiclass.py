@@ -98,6 +98,8 @@ def test_swapped_part_networks_fail(iris_file, workdir, capsys):
     (lambda d: d["parts"][0].pop("lower_bound"), "parts[0].lower_bound"),
     (lambda d: d["parts"].pop(), "parts"),
     (lambda d: d.__setitem__("classes", ["a", "a", "b"]), "classes"),
+    (lambda d: d.__setitem__("classes", [1, 1.0, 2]), "classes"),
+    (lambda d: d["classes"].__setitem__(1, True), "classes[1]"),
     (lambda d: d["parts"][1]["preprocessing"]["label_map"].__setitem__("1", "setosa"), "parts[1].preprocessing.label_map.1"),
     (lambda d: d["preprocessing"]["x_mean"].__setitem__(0, 99.0), "parts[0].preprocessing.x_mean"),
     (lambda d: d["parts"][1]["problem"]["X"][0].__setitem__(0, 5.0), "parts[1].problem.X"),

@@ -106,7 +106,8 @@ class MultiClassCertificate:
         for i, c in enumerate(classes):
             if not _label_ok(c):
                 raise CertificateFormatError(f"classes[{i}]", "must be a number or a short string")
-        if len({json.dumps(c) for c in classes}) != len(classes):
+        # by value: 1 and 1.0 are the same label (a prediction could not tell them apart)
+        if len({(isinstance(c, str), c) for c in classes}) != len(classes):
             raise CertificateFormatError("classes", "labels must be distinct")
         parts_doc = doc.get("parts")
         if not isinstance(parts_doc, list) or len(parts_doc) != len(classes):
