@@ -18,7 +18,8 @@ from .network import QuantizedNetwork  # noqa: E402
 from .problem import QNNProblem  # noqa: E402
 from .quantization import Levels  # noqa: E402
 from .result import Result, Status  # noqa: E402
-from .trusted.certificate import Certificate  # noqa: E402
+from .trusted.certificate import Certificate, read_certificate  # noqa: E402
+from .trusted.multiclass import MultiClassCertificate, MultiClassVerdict, verify_multiclass  # noqa: E402
 from .trusted.verify import Verdict, verify  # noqa: E402
 
 # solve and certify load the backends (and their solvers) on first use (PEP 562), so that
@@ -60,4 +61,5 @@ def available_backends() -> list[str]:
 
 __all__ = ["Polynomial", "Levels", "QNNProblem", "QuantizedNetwork", "Result", "Status", "Certificate",
            "Verdict", "solve", "certify", "verify", "available_backends", "CertQNNError", "InvalidProblemError",
-           "BackendUnavailableError", "UnsupportedProblemError", "SolverError", "CertificateFormatError"]
+           "BackendUnavailableError", "UnsupportedProblemError", "SolverError", "CertificateFormatError",
+           "MultiClassCertificate", "MultiClassVerdict", "verify_multiclass", "read_certificate"]

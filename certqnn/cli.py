@@ -22,7 +22,8 @@ from .errors import CertificateFormatError, CertQNNError
 from .problem import QNNProblem
 from .report import Row, plot_bounds, plot_training_curves, table
 from .solve import solve
-from .trusted.certificate import Certificate
+from .trusted.certificate import Certificate, read_certificate
+from .trusted.multiclass import MultiClassCertificate
 from .trusted.verify import verify
 
 EXIT_OK, EXIT_FAILED_CHECK, EXIT_BAD_INPUT = 0, 1, 2
@@ -70,16 +71,20 @@ def _add_problem_options(p: argparse.ArgumentParser):
     p.add_argument("--width", type=_positive_int, default=None, help="at most M neurons (default: unconstrained)")
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                    help="standardize X columns (and y for regression); default on")
-    p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+    p.add_argument("--task", choices=("auto", "classification", "regression", "multiclass"), default="auto",
                    help=".csv/.npz: auto (two distinct labels -> classification, mapped to -1/+1), "
-                        "classification or regression (default auto)")
+                        "classification, regression or multiclass (> 2 labels: one-vs-rest, `solve` only); "
+                        "sklearn:NAME with K > 2 classes under a classification loss is multiclass unless "
+                        "class=C is given (default auto)")
     add_backend_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _build_problem(args, test_fraction: float | None = None):
+def _build_problem(args, test_fraction: float | None = None, multiclass: bool = False):
     """(data, problem, test) from the command line; test is the standardized held-out Dataset
-    (None without test_fraction). Standardization is fitted on the training rows only."""
+    (None without test_fraction). Standardization is fitted on the training rows only.
+    multiclass: K-class data under a classification loss give data.task "multiclass" and a list of
+    K one-vs-rest problems instead of one problem (otherwise one class against the rest)."""
     from .datasets import load, split, standardize_dataset
 
     from .losses import get_loss
@@ -89,10 +94,15 @@ def _build_problem(args, test_fraction: float | None = None):
         classification_loss = get_loss(args.loss).classification
     except CertQNNError:
         classification_loss = False        # QNNProblem names the bad loss below
+    if task == "multiclass" and not multiclass:
+        raise UsageError("--task multiclass: only `certqnn solve` trains one-vs-rest networks")
+    if task == "multiclass" and not classification_loss:
+        raise UsageError(f"--task multiclass needs a classification loss (logistic, hinge, squared_hinge), got {args.loss}")
     if classification_loss and task in (None, "auto"):
-        task = "classification"            # labels +-1, y never standardized
+        # labels +-1, y never standardized; sklearn sets with K > 2 classes keep them under `solve`
+        task = "multiclass" if multiclass and str(args.data).startswith("sklearn:") else "classification"
     raw = load(args.data, standardize=False, task=task)
-    if classification_loss and raw.task != "classification":
+    if classification_loss and raw.task not in ("classification", "multiclass"):
         raise UsageError(f"--loss {args.loss}: a classification loss needs two-class labels; {args.data} is a "
                          "regression data set (use --loss squared, huber or absolute)")
     test = None
@@ -109,6 +119,17 @@ def _build_problem(args, test_fraction: float | None = None):
         beta = float(beta)
     except ValueError:
         pass  # QNNProblem names the field
+    if data.task == "multiclass":
+        from .one_vs_rest import class_problems
+
+        problems = class_problems(data.X, data.y, len(data.preprocessing["classes"]),
+                                  activation=Polynomial.parse(args.activation), levels=args.levels,
+                                  loss=args.loss, beta=beta, width=args.width)
+        for p in problems:
+            _refuse_degenerate(p)
+        if _mpi_rank() == 0:
+            print(f"task: {data.task_reason}", file=sys.stderr)
+        return data, problems, test
     problem = QNNProblem(data.X, data.y, activation=Polynomial.parse(args.activation), levels=args.levels,
                          loss=args.loss, beta=beta, width=args.width)
     _refuse_degenerate(problem)
@@ -224,7 +245,11 @@ def cmd_solve(args) -> int:
                              "(use it with frank-wolfe or dqsfw; `compare --plot` draws any backend's bounds)")
         options["history"] = True
     get_backend(args.backend.split(":", 1)[0]).options(**options)   # bad options fail before loading data
-    data, problem, test = _build_problem(args, args.test_fraction)
+    data, problem, test = _build_problem(args, args.test_fraction, multiclass=True)
+    if data.task == "multiclass":
+        if args.convergence_plot:
+            raise UsageError("--plot: not available for multi-class (one-vs-rest) runs")
+        return _solve_multiclass(args, data, problem, test, options)
     root = _mpi_rank() == 0
     if root:
         print(f"problem: {data.name}: {problem.describe()}", file=sys.stderr)
@@ -260,13 +285,88 @@ def cmd_solve(args) -> int:
     return EXIT_OK
 
 
+def _solve_multiclass(args, data, problems, test, options) -> int:
+    """`solve` on K-class data: K one-vs-rest parts, one table row per class plus the total."""
+    from .one_vs_rest import train_one_vs_rest
+
+    root = _mpi_rank() == 0
+    classes = data.preprocessing["classes"]
+    K = len(classes)
+    if root:
+        print(f"problem: {data.name}: {K} one-vs-rest parts of {problems[0].describe()}", file=sys.stderr)
+    rows = []
+
+    def run(problem):
+        row, cert, result = _run(problem, args.backend, options)
+        return (row, result), cert
+
+    def on_part(k, label, out, cert):
+        row, result = out
+        row.backend = f"class {label}" + (" (time limit)" if result.time_limit_hit else "")
+        rows.append(row)
+        if root:
+            print(f"  class {k + 1}/{K} ({label}) vs rest: UB {cert.upper_bound:.8g}, LB {cert.lower_bound:.8g}, "
+                  f"rel. gap {cert.relative_gap:.2e} ({row.seconds:.1f} s)", file=sys.stderr)
+
+    mc, _ = train_one_vs_rest(problems, classes, data.preprocessing, run, on_part)
+    if not root:
+        return EXIT_OK
+    if args.out:
+        mc.write(args.out)
+    ub, lb = mc.upper_bound, mc.lower_bound
+    total = Row("total (sum)", lb, ub, ub - lb, (ub - lb) / ub if ub > 0 else float("nan"),
+                sum(r.width for r in rows), sum(r.seconds for r in rows))
+    print(table(rows + [total]))
+    print("each class's row is certified on its own binary problem (class vs rest); the file holds only if every part does")
+    if test is not None:
+        scores = np.column_stack([c.network.predict(test.X, p.activation) for c, p in zip(mc.parts, problems)])
+        acc = float(np.mean(np.argmax(scores, axis=1) == test.y))
+        print(f"test accuracy {acc:.1%} ({test.y.shape[0]} held-out samples, arg-max of the {K} part networks)")
+    if args.out:
+        print(f"certificate written to {args.out}  (check it with: certqnn verify {args.out})")
+    return EXIT_OK
+
+
+def _verify_multiclass(args, mc) -> int:
+    """verify every part of a multi-class file: one line per class; exit 1 if any part fails."""
+    from .trusted.multiclass import verify_multiclass
+
+    data = None
+    if args.data:
+        from .datasets import load
+
+        ds = load(args.data, standardize=args.standardize, task="multiclass")
+        if ds.task != "multiclass":
+            raise UsageError(f"--data {args.data}: the certificate has {len(mc.classes)} classes, the data are {ds.task}")
+        labels = ds.preprocessing["classes"]
+        data = (ds.X, np.array([labels[int(i)] for i in ds.y], dtype=object))
+    verdict = verify_multiclass(mc, data=data)
+    if args.json:
+        print(json.dumps(verdict.to_dict(), indent=2))
+        return EXIT_OK if verdict.ok else EXIT_FAILED_CHECK
+    for label, part, v in zip(mc.classes, mc.parts, verdict.verdicts):
+        if v.ok:
+            print(f"[ok] class {label}: {part.lower_bound!r} <= p* <= {part.upper_bound!r} "
+                  f"(rel gap {part.relative_gap:.3e}, rho certified by {part.rho_certified_by})")
+        else:
+            print(f"[FAIL] class {label}: failed {', '.join(f'{c.name} ({c.detail})' for c in v.failed)}")
+    if verdict.ok:
+        print(f"certificate holds: all {len(mc.classes)} one-vs-rest parts verified")
+    else:
+        print(f"certificate does NOT hold: class{'es' if len(verdict.failed_classes) > 1 else ''} "
+              f"{', '.join(map(str, verdict.failed_classes))} failed")
+    return EXIT_OK if verdict.ok else EXIT_FAILED_CHECK
+
+
 def cmd_verify(args) -> int:
     import os
 
     try:
         if os.path.isdir(args.file):
             raise UsageError(f"{args.file} is a directory; give a certificate file")
-        cert = Certificate.read(args.file)
+        cert = read_certificate(args.file)
+        if isinstance(cert, MultiClassCertificate):
+            return _verify_multiclass(args, cert)
         data = None
         if args.data:
             from .datasets import load
@@ -291,12 +391,13 @@ def cmd_verify(args) -> int:
     return EXIT_OK if verdict.ok else EXIT_FAILED_CHECK
 
 
-def _read_certificate(path) -> Certificate:
+def _read_certificate(path):
+    """A Certificate, or a MultiClassCertificate for a version-3 (one-vs-rest) file."""
     import os
 
     if os.path.isdir(path):
         raise UsageError(f"{path} is a directory; give a certificate file")
-    return Certificate.read(path)
+    return read_certificate(path)
 
 
 def cmd_predict(args) -> int:
@@ -335,6 +436,9 @@ def cmd_export(args) -> int:
 
     _check_outputs(args.out)
     cert = _read_certificate(args.cert)
+    if isinstance(cert, MultiClassCertificate):
+        raise UsageError(f"{args.cert} is a multi-class (one-vs-rest) certificate; export handles single "
+                         "networks only (not yet implemented for multi-class files)")
     if args.format == "npz":
         if not args.out:
             raise UsageError("--format npz: give --out FILE.npz (binary output)")

@@ -15,6 +15,7 @@ from .errors import InvalidProblemError
 SKLEARN_SETS = {"breast_cancer": "load_breast_cancer", "diabetes": "load_diabetes", "wine": "load_wine",
                 "iris": "load_iris", "digits": "load_digits"}
 REGRESSION = {"diabetes"}
+MAX_CLASSES = 100      # one-vs-rest trains one network per class
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Dataset:
     X: np.ndarray          # (n, d)
     y: np.ndarray          # (n,)
     name: str
-    task: str              # "classification" (y in {-1,+1}) or "regression"
+    task: str              # "classification" (y in {-1,+1}), "regression" or "multiclass" (y = class index)
     # how the raw data became X, y (filled by load): x_mean, x_scale (d,), and y_mean, y_scale
     # (regression) or label_map {"-1": raw label, "1": raw label} (classification); see preprocessing()
     preprocessing: dict | None = None
@@ -69,7 +70,10 @@ def _synthetic_labels(data: Dataset) -> Dataset:
     return out
 
 
-def load_sklearn(spec: str) -> Dataset:
+def load_sklearn(spec: str, multiclass: bool = False) -> Dataset:
+    """multiclass: a data set with K > 2 classes and no class= option keeps its K classes (task
+    "multiclass", y the class index 0..K-1, preprocessing["classes"] the K labels); otherwise
+    one class (class=C, default the first) against the rest."""
     name, _, rest = spec.partition(",")
     name = name.strip().lower()
     if name not in SKLEARN_SETS:
@@ -81,6 +85,8 @@ def load_sklearn(spec: str) -> Dataset:
     X, target = np.asarray(bunch.data, float), np.asarray(bunch.target)
     if name in REGRESSION:
         y, task = target.astype(float), "regression"
+    elif multiclass and len(np.unique(target)) > 2 and "class" not in opts:
+        y, task = target.astype(float), "multiclass"
     else:
         classes = np.unique(target)
         cls = _int(opts, "class", classes[0] if len(classes) > 2 else classes[-1], "DATA")
@@ -104,6 +110,24 @@ def load_sklearn(spec: str) -> Dataset:
     data = Dataset(X, y, f"sklearn:{spec}", task)
     if task == "classification":
         data.preprocessing = {"label_map": {k: _plain(v) for k, v in label_map.items()}}
+    elif task == "multiclass":
+        names = getattr(bunch, "target_names", None)
+        present = np.unique(y)
+        labels = [_plain(names[int(c)]) if names is not None else _plain(c) for c in present]
+        data = _multiclass(X, y, present, labels, data.name)
+    return data
+
+
+def _multiclass(X, y, values, labels, name) -> Dataset:
+    """A K-class Dataset: y (n,) becomes the class index 0..K-1 of its value in `values`, and
+    preprocessing["classes"] holds the K labels. Fewer than 3 classes left (a subsample) is an error."""
+    if len(values) < 3:
+        raise InvalidProblemError("DATA", f"{name}: {len(values)} classes present; one-vs-rest needs >= 3 "
+                                  "(use class=C for two classes)")
+    index = np.searchsorted(np.asarray(values, float), y).astype(float)
+    data = Dataset(X, index, name, "multiclass",
+                   task_reason=f"multi-class: {len(values)} classes, one-vs-rest ({', '.join(map(str, labels))})")
+    data.preprocessing = {"classes": list(labels)}
     return data
 
 
@@ -135,6 +159,16 @@ def _classify_labels(y: np.ndarray, spec: str, task: str | None) -> tuple[np.nda
 
 
 def _file_dataset(X, y, spec, task) -> Dataset:
+    values = np.unique(y[np.isfinite(y)])
+    if task == "multiclass" and values.size > 2:
+        if values.size > MAX_CLASSES or not np.all(np.isfinite(y)):
+            raise InvalidProblemError("task", f"multiclass needs finite labels and at most {MAX_CLASSES} classes in "
+                                      f"{spec}, found {values.size} distinct values")
+        # integral labels (0, 1, 2 ...) are recorded as integers, so that `predict` prints them so
+        labels = [int(v) if float(v).is_integer() and abs(v) < 2 ** 53 else float(v) for v in values]
+        return _multiclass(X, y, values, labels, spec)
+    if task == "multiclass":
+        task = "classification"
     y, chosen, label_map, reason = _classify_labels(y, spec, task)
     data = Dataset(X, y, spec, chosen, task_reason=reason)
     if label_map is not None:
@@ -147,11 +181,15 @@ def load(spec: str, standardize: bool = True, task: str | None = None) -> Datase
     columns become 0) and, for regression, of y. The transformation is recorded in
     `data.preprocessing` (x_mean, x_scale, and y_mean, y_scale or label_map), so that a network
     trained on the result can be applied to raw data. task: auto (default: files with two distinct
-    labels -> classification), classification or regression; for synthetic data, classification
-    makes labels sign(planted output - median)."""
+    labels -> classification), classification, regression or multiclass (sklearn sets with K > 2
+    classes and no class= option, files with > 2 labels: y the class index 0..K-1 and
+    preprocessing["classes"] the K labels; two-class data load as classification); for synthetic
+    data, classification (and multiclass) makes labels sign(planted output - median)."""
     spec = str(spec)
+    if task not in (None, "auto", "classification", "regression", "multiclass"):
+        raise InvalidProblemError("task", f"must be auto, classification, regression or multiclass, got {task!r}")
     if spec.startswith("sklearn:"):
-        data = load_sklearn(spec[len("sklearn:"):])
+        data = load_sklearn(spec[len("sklearn:"):], multiclass=task == "multiclass")
     elif spec.startswith("synthetic:"):
         opts = _options(spec[len("synthetic:"):], "DATA")
         n = _int(opts, "n", 100, "DATA", lo=1)
@@ -165,7 +203,7 @@ def load(spec: str, standardize: bool = True, task: str | None = None) -> Datase
         if opts:
             raise InvalidProblemError("DATA", f"unknown option(s) {', '.join(opts)} for synthetic data (use n, d, seed, planted, noise)")
         data = synthetic(n, d, seed, planted, noise)
-        if task == "classification":
+        if task in ("classification", "multiclass"):
             data = _synthetic_labels(data)
     elif spec.lower().endswith(".npz"):
         if not os.path.exists(spec):

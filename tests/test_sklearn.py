@@ -36,10 +36,34 @@ def test_classifier_maps_any_two_labels_and_certifies():
     assert list(clf.certificate_.predict(X)) == list(clf.predict(X))
 
 
-def test_classifier_refuses_three_classes_with_a_clear_message():
-    X = np.random.default_rng(0).standard_normal((30, 2))
-    with pytest.raises(ValueError, match="Only binary classification"):
-        QuantizedNetClassifier().fit(X, np.arange(30) % 3)
+def test_classifier_three_classes_one_vs_rest_certified():
+    """K > 2 classes: K certified one-vs-rest networks, arg-max prediction, a verifying multi-class
+    certificate; the bounds are the sums over the parts."""
+    from sklearn.datasets import load_iris
+
+    from certqnn import MultiClassCertificate, verify_multiclass
+    from certqnn.trusted.certificate import certificate_from_json
+
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = QuantizedNetClassifier(loss="logistic").fit(X, names)
+    assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
+    f = clf.decision_function(X)
+    assert f.shape == (150, 3)
+    assert list(clf.predict(X)) == list(clf.classes_[np.argmax(f, axis=1)])
+    cert = clf.certificate_
+    assert isinstance(cert, MultiClassCertificate) and cert.classes == list(clf.classes_)
+    assert clf.lower_bound_ == pytest.approx(sum(p.lower_bound for p in cert.parts), rel=1e-15)
+    assert clf.lower_bound_ <= clf.upper_bound_
+    # the certificate (data not embedded) verifies with the data, and predicts what the estimator does
+    again = certificate_from_json(cert.to_json())
+    Xs = (X - clf.x_mean_) / clf.x_scale_
+    assert verify_multiclass(again, data=(Xs, names.astype(object))).ok
+    assert list(again.predict(X)) == list(clf.predict(X))
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert list(clf.classes_[np.argmax(proba, axis=1)]) == list(clf.predict(X))
+    assert clf.score(X, names) > 0.5
 
 
 def test_predict_proba_exists_only_for_the_logistic_loss():

@@ -39,6 +39,7 @@ def heavy(modules: list[str]) -> list[str]:
     "import certqnn.trusted.verify",
     "from certqnn.trusted.verify import verify; from certqnn.trusted.certificate import Certificate",
     "from certqnn import Certificate, Verdict, verify",
+    "from certqnn.trusted.multiclass import MultiClassCertificate, verify_multiclass; import certqnn.trusted.verify",
 ])
 def test_trusted_core_imports_no_solver_and_no_heuristic(statement):
     modules = imported_by(statement)

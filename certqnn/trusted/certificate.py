@@ -22,6 +22,7 @@ from ..quantization import Levels
 FORMAT = "certqnn-certificate"
 VERSION = 2            # written when the file has a `preprocessing` section
 READS = (1, 2)         # version 1: no preprocessing section (still read and verified)
+MULTICLASS_VERSION = 3 # one-vs-rest: a `parts` list of version-2 certificates (certqnn.trusted.multiclass)
 MAX_LABEL_CHARS = 200
 
 
@@ -269,6 +270,9 @@ class Certificate:
             raise CertificateFormatError("(root)", "must be a JSON object")
         if doc.get("format") != FORMAT:
             raise CertificateFormatError("format", f"must be {FORMAT!r}")
+        if type(doc.get("version")) is int and doc.get("version") == MULTICLASS_VERSION:
+            raise CertificateFormatError("version", "3 is a multi-class (one-vs-rest) file with one certificate per "
+                                         "class; read it with read_certificate")
         if type(doc.get("version")) is not int or doc.get("version") not in READS:
             raise CertificateFormatError("version", f"unsupported version {doc.get('version')!r} "
                                          f"(this certqnn reads {', '.join(map(str, READS))})")
@@ -353,33 +357,61 @@ class Certificate:
 
     @classmethod
     def from_json(cls, text: str) -> "Certificate":
-        try:
-            doc = json.loads(text, parse_constant=_Literal)
-        except (ValueError, RecursionError) as exc:
-            raise CertificateFormatError("json", f"not valid JSON ({exc})") from None
-        try:
-            bad = _nonfinite_path(doc)
-        except RecursionError:
-            raise CertificateFormatError("json", "nested too deeply") from None
-        if bad:
-            # name the field: JSON has no NaN/inf, a file that has them was not written by certqnn
-            raise CertificateFormatError(bad, "contains a non-finite number (NaN or Infinity is not allowed)")
-        return cls.from_dict(doc)
+        return cls.from_dict(parse_json(text))
 
     @classmethod
     def read(cls, path) -> "Certificate":
-        try:
-            size = os.path.getsize(path)
-        except OSError as exc:
-            raise CertificateFormatError("file", f"cannot read {path}: {exc.strerror}") from None
-        if size > MAX_FILE_BYTES:
-            raise CertificateFormatError("file", f"{size} bytes exceeds the limit {MAX_FILE_BYTES}")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except UnicodeDecodeError:
-            raise CertificateFormatError("file", "is not UTF-8 text") from None
-        return cls.from_json(text)
+        """A single-problem (version 1/2) certificate; a multi-class file (version 3) is refused
+        with a message: read it with read_certificate, which returns either kind."""
+        return cls.from_json(read_text(path))
+
+
+def parse_json(text: str):
+    """The parsed JSON document of a certificate; NaN/Infinity literals and deep nesting are
+    refused naming the field."""
+    try:
+        doc = json.loads(text, parse_constant=_Literal)
+    except (ValueError, RecursionError) as exc:
+        raise CertificateFormatError("json", f"not valid JSON ({exc})") from None
+    try:
+        bad = _nonfinite_path(doc)
+    except RecursionError:
+        raise CertificateFormatError("json", "nested too deeply") from None
+    if bad:
+        # name the field: JSON has no NaN/inf, a file that has them was not written by certqnn
+        raise CertificateFormatError(bad, "contains a non-finite number (NaN or Infinity is not allowed)")
+    return doc
+
+
+def read_text(path) -> str:
+    """The text of a certificate file, size-limited and UTF-8."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise CertificateFormatError("file", f"cannot read {path}: {exc.strerror}") from None
+    if size > MAX_FILE_BYTES:
+        raise CertificateFormatError("file", f"{size} bytes exceeds the limit {MAX_FILE_BYTES}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except UnicodeDecodeError:
+        raise CertificateFormatError("file", "is not UTF-8 text") from None
+
+
+def certificate_from_json(text: str):
+    """A Certificate (version 1/2) or a MultiClassCertificate (version 3), by the file's version."""
+    doc = parse_json(text)
+    if isinstance(doc, dict) and doc.get("format") == FORMAT and type(doc.get("version")) is int \
+            and doc.get("version") == MULTICLASS_VERSION:
+        from .multiclass import MultiClassCertificate
+
+        return MultiClassCertificate.from_dict(doc)
+    return Certificate.from_dict(doc)
+
+
+def read_certificate(path):
+    """Read any certificate file: a Certificate (version 1/2) or a MultiClassCertificate (version 3)."""
+    return certificate_from_json(read_text(path))
 
 
 def _jsonable(obj):
