@@ -42,8 +42,11 @@ def atomic_path(path, suffix: str | None = None):
 
 
 def write_text_atomic(path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically; the data reach the disk before the rename does."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 

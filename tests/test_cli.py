@@ -10,13 +10,6 @@ from certqnn.cli import main
 SMALL = "synthetic:n=30,d=6,seed=1"
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CERTQNN_PROGRESS", "0")
-    return tmp_path
-
-
 def test_solve_enumeration_and_sdp_bracket_the_optimum(workdir, capsys):
     spec = "synthetic:n=40,d=8,seed=1"
     assert main(["solve", spec, "--backend", "enumeration", "--out", "a.json"]) == 0

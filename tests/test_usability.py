@@ -19,13 +19,6 @@ SMALL = "synthetic:n=30,d=6,seed=1"
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CERTQNN_PROGRESS", "0")
-    return tmp_path
-
-
-@pytest.fixture
 def no_solve(monkeypatch):
     """Fail the test if any solve starts: the error must come first."""
     def boom(*a, **k):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import write_text_atomic
 from ..errors import CertificateFormatError, InvalidProblemError
 from ..limits import MAX_CUTS, MAX_FEATURES, MAX_FILE_BYTES, MAX_NEURONS, MAX_SAMPLES
 from ..losses import get_loss
@@ -257,12 +257,7 @@ class Certificate:
 
     def write(self, path) -> None:
         """Write atomically: a partial file never appears under `path`."""
-        text = self.to_json()
-        with atomic_path(path) as tmp:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())     # the data reach the disk before the rename does
+        write_text_atomic(path, self.to_json())
 
     @classmethod
     def from_dict(cls, doc) -> "Certificate":

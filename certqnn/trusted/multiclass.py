@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import write_text_atomic
 from ..errors import CertificateFormatError, InvalidProblemError
 from .certificate import FORMAT, MAX_LABEL_CHARS, MULTICLASS_VERSION, Certificate, _jsonable, _preprocessing
 from .verify import Verdict, verify
@@ -83,12 +82,7 @@ class MultiClassCertificate:
 
     def write(self, path) -> None:
         """Write atomically: a partial file never appears under `path`."""
-        text = self.to_json()
-        with atomic_path(path) as tmp:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
+        write_text_atomic(path, self.to_json())
 
     @classmethod
     def from_dict(cls, doc) -> "MultiClassCertificate":
