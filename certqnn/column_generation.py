@@ -80,16 +80,19 @@ class RestrictedMaster:
         if not cols:
             return 0
         self._keys |= fresh
-        S_new = S_new[:, cols]
+        self._append(S_new[:, cols])
+        self.S = np.hstack([self.S, S_new[:, cols]])
+        self.alpha = np.concatenate([self.alpha, np.zeros(len(cols))])
+        return len(cols)
+
+    def _append(self, S_new: np.ndarray) -> None:
+        """Extend the data-dependent parts (Phi, and G, c for a quadratic loss) by the atoms S_new (p, k)."""
         P_new = neuron_outputs(self.Xb, self.act, S_new)
         if self.quadratic:
             cross = self.kappa * (self.Phi.T @ P_new)
             self.G = np.block([[self.G, cross], [cross.T, self.kappa * (P_new.T @ P_new)]])
             self.c = np.concatenate([self.c, self.kappa * (P_new.T @ self.t)])
-        self.S = np.hstack([self.S, S_new])
         self.Phi = np.hstack([self.Phi, P_new])
-        self.alpha = np.concatenate([self.alpha, np.zeros(len(cols))])
-        return len(cols)
 
     def add_best(self, cand: np.ndarray, values: np.ndarray, k: int) -> int:
         """Add at most k new atoms among the candidates (p, j), largest values (j,) first."""
@@ -105,7 +108,9 @@ class RestrictedMaster:
     def keep(self, mask: np.ndarray):
         """Keep the atoms in mask (m,) and every atom with a nonzero weight."""
         mask = np.asarray(mask, bool) | (self.alpha != 0)
-        self.S, self.Phi, self.alpha = self.S[:, mask], self.Phi[:, mask], self.alpha[mask]
+        self.S, self.alpha = self.S[:, mask], self.alpha[mask]
+        if self.Phi is not None:
+            self.Phi = self.Phi[:, mask]
         if self.quadratic:
             self.c, self.G = self.c[mask], self.G[np.ix_(mask, mask)]
         self._keys = {col.astype(np.int8).tobytes() for col in self.S.T}
@@ -144,6 +149,27 @@ class RestrictedMaster:
         a = self.alpha if alpha is None else alpha
         nz = np.flatnonzero(a)
         return self.loss.value(self.Phi[:, nz] @ a[nz], self.y) + self.beta * float(np.abs(a).sum())
+
+    # -- what the loop asks of the data (a master over sharded data overrides these) -----------
+    def dual_matrix(self, w: np.ndarray) -> np.ndarray:
+        """Q(w), (p+1, p+1): prices every atom at once (docs/math.md §5)."""
+        return q_matrix(self.Xb, self.act, w)
+
+    def dual_bound(self, w: np.ndarray, rho: float) -> float:
+        """The scaling-lemma lower bound from w with rho >= max_u |phi_u^T w| (docs/math.md §4)."""
+        return dual_lower_bound(self.loss, w, self.y, rho, self.beta)
+
+    def reduced(self, used: np.ndarray, obj: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """(S, alpha, J) on the atoms in `used`, with the same prediction and l1 norm on fewer
+        atoms when possible (docs/math.md §1); kept only if J does not move."""
+        S, alpha = self.S[:, used], self.alpha[used]
+        if alpha.size > 1:
+            reduced = caratheodory_reduce(self.Phi[:, used], alpha)
+            value = self.objective(_embed(reduced, used))
+            if value <= obj + 1e-13 * max(1.0, abs(obj)):
+                keep = reduced != 0
+                return S[:, keep], reduced[keep], value
+        return S, alpha, obj
 
 
 # -- pricers ----------------------------------------------------------------------------------
@@ -295,17 +321,19 @@ def _expired(deadline: float | None) -> bool:
 
 def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget = Budget(), tol: float = 1e-6,
                       atoms0: np.ndarray | None = None, Xb: np.ndarray | None = None,
-                      desc: str = "column generation") -> ColumnGenerationRun:
+                      desc: str = "column generation", master: RestrictedMaster | None = None) -> ColumnGenerationRun:
     """Solve the Lasso over all 2^p atoms (p*_inf, docs/math.md §3) by column generation.
 
     pricers: tried in order each round until one returns a new violator (cheap ones first); an
     exact pricer's rho bound gives the certified gap that stops the loop at <= tol. atoms0:
     (p, k) initial working set (default empty). Xb: problem.binary_design() when already built.
+    master: the restricted master to use (default: RestrictedMaster on all of the problem's data;
+    the loop touches the data only through it, so a master over sharded data plugs in).
     A violator must beat beta by a relative 0.1 tol, so the loop cannot chase rounding noise."""
-    Xb = problem.binary_design() if Xb is None else Xb
-    act, y, beta, loss = problem.activation, problem.y, problem.beta, problem.loss
+    act, beta = problem.activation, problem.beta
     level = beta * (1.0 + 0.1 * tol)
-    master = RestrictedMaster(Xb, problem)
+    if master is None:
+        master = RestrictedMaster(problem.binary_design() if Xb is None else Xb, problem)
     if atoms0 is not None and np.size(atoms0):
         master.add(atoms0)
     stats = {"pricing_calls": 0, "exact_pricing_calls": 0, "exact_pricing_seconds": 0.0,
@@ -319,7 +347,7 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
             obj = master.solve()
             stats["master_seconds"] += time.perf_counter() - t0
             w = master.gradient()
-            Q = q_matrix(Xb, act, w)
+            Q = master.dual_matrix(w)
             rho, rho_ub = math.nan, math.inf
             bar.set_postfix(J=f"{obj:.8g}", atoms=master.S.shape[1], refresh=False)
             bar.update()
@@ -345,7 +373,7 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
                     stats["exact_pricing_seconds"] += seconds
                     stats["bnb_nodes"] += out.nodes
                     rho, rho_ub = out.rho, out.rho_upper_bound
-                    lb = dual_lower_bound(loss, w, y, rho_ub, beta)
+                    lb = master.dual_bound(w, rho_ub)
                     best_lb = max(best_lb, lb)
                     # an exact search cut short has no finite rho bound yet: show the best bound so far
                     shown = f"{relative_gap(obj, best_lb):.2e}" if math.isfinite(best_lb) else "pending"
@@ -372,21 +400,12 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
                 break
         else:
             stop = "budget"
-    return _finish(master, w, rho, rho_ub, best_lb, stop, rounds, stats, loss, y, beta)
+    return _finish(master, w, rho, rho_ub, best_lb, stop, rounds, stats)
 
 
-def _finish(master, w, rho, rho_ub, best_lb, stop, rounds, stats, loss, y, beta) -> ColumnGenerationRun:
-    used = master.alpha != 0
-    S, alpha = master.S[:, used], master.alpha[used]
-    obj = master.objective()
-    if alpha.size > 1:
-        # same prediction and l1 norm on fewer atoms (docs/math.md §1); kept only if J does not move
-        reduced = caratheodory_reduce(master.Phi[:, used], alpha)
-        value = master.objective(_embed(reduced, used))
-        if value <= obj + 1e-13 * max(1.0, abs(obj)):
-            keep = reduced != 0
-            S, alpha, obj = S[:, keep], reduced[keep], value
-    lb = dual_lower_bound(loss, w, y, rho_ub, beta) if math.isfinite(rho_ub) else None
+def _finish(master, w, rho, rho_ub, best_lb, stop, rounds, stats) -> ColumnGenerationRun:
+    S, alpha, obj = master.reduced(master.alpha != 0, master.objective())
+    lb = master.dual_bound(w, rho_ub) if math.isfinite(rho_ub) else None
     return ColumnGenerationRun(S, alpha, obj, w, rho, rho_ub, lb, best_lb if math.isfinite(best_lb) else None,
                                relative_gap(obj, lb) if lb is not None else math.inf, stop, rounds,
                                int(master.S.shape[1]), stats)

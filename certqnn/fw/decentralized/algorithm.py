@@ -53,7 +53,7 @@ import numpy as np
 from ...errors import InvalidProblemError, SolverError
 from ...gaps import relative_gap
 from ...losses import quadratic_model
-from ...lifting import neuron_outputs, q_matrix
+from ...lifting import q_matrix
 from ...problem import QNNProblem
 from ...progress import progress
 from ..centralized import require_smooth_loss
@@ -63,6 +63,7 @@ from ..steps import (DQSFW_STEPS, RunOutcome, check_choice, check_common, check_
 from .comm import ENGINES, Communicator, build_graph, make_communicator, mpi_world_size
 from .compression import Packing, Quantizer
 from .state import AgentState, RunState, Setup
+from .warm_start import warm_budget
 
 HISTORY_KEYS = ("objective", "fw_gap", "relative_gap", "dual_bound", "consensus_error", "bits", "tau", "seconds")
 SPLITS = ("contiguous", "random")
@@ -227,48 +228,6 @@ def report(st: Setup, comm: Communicator, agents: dict[int, AgentState], state: 
     return record
 
 
-# -- the adaptive budget's warm start ------------------------------------------------------------
-def warm_budget(st: Setup, comm: Communicator, agents: dict[int, AgentState], tau: float,
-                rounds: int = 12) -> tuple[float, float]:
-    """A valid, much smaller starting budget for the adaptive tau: a few fully-corrective rounds
-    (column generation, docs/math.md §9) on global sufficient statistics -- one allgather of Q(w)
-    and one of the atoms' Gram pieces per round, the same collectives as the monitoring -- i.e. a
-    small network S, alpha whose objective J bounds p*. Then steps.tau_bound(J, w^T t, |w|^2, rho,
-    beta) >= |alpha*|_1, which tends to |alpha*|_1 as the network improves (rho -> beta).
-    Returns (J, tau). Needs the quadratic loss model (st.kappa, agent targets)."""
-    from ...lasso import feature_sign
-
-    act, loss, pk, beta = st.act, st.loss, st.pk, st.beta
-    S = np.zeros((pk.n - 1, 0))
-    alpha = np.zeros(0)
-    best_J, best_tau = np.inf, tau
-    for _ in range(rounds):
-        local = {}
-        for k, a in agents.items():
-            Phi = neuron_outputs(a.Xb, act, S)
-            w = loss.gradient(Phi @ alpha, a.y)
-            local[k] = np.concatenate([[loss.value(Phi @ alpha, a.y), float(w @ a.target), float(w @ w)],
-                                       pk.pack(q_matrix(a.Xb, act, w))])
-        tot = np.sum(comm.allgather(local), axis=0)
-        s_new, value = st.report_lmo(pk.unpack(tot[3:]), st.report_rng)
-        J = float(tot[0]) + beta * float(np.abs(alpha).sum())
-        best_J = min(best_J, J)
-        best_tau = min(best_tau, tau_bound(best_J, float(tot[1]), float(tot[2]), abs(float(value)), beta,
-                                           st.kappa, st.c0))
-        if abs(value) <= beta * (1 + 1e-6):
-            break
-        S = np.hstack([S, s_new[:, None]])
-        local = {}
-        for k, a in agents.items():
-            Phi = neuron_outputs(a.Xb, act, S)
-            local[k] = np.concatenate([(Phi.T @ Phi).ravel(), Phi.T @ a.target])
-        tot = np.sum(comm.allgather(local), axis=0)
-        m = S.shape[1]
-        # kappa/2 |Phi a - t|^2 + beta |a|_1 = kappa (a^T G a/2 - c^T a + beta/kappa |a|_1) + const
-        alpha = feature_sign(tot[:m * m].reshape(m, m), tot[m * m:], beta / st.kappa, np.append(alpha, 0.0))
-    return best_J, best_tau
-
-
 # -- the algorithm -------------------------------------------------------------------------------
 def check_options(agents, bits, batch, gossip_step, engine, split, tracking, report_every) -> None:
     """The options only dqsfw has; each error names its option."""
@@ -375,7 +334,7 @@ def dqsfw(problem: QNNProblem, agents: int | None = None, graph="ring", engine: 
     start = time.perf_counter()
     state = RunState(tau=tau, history={key: [] for key in HISTORY_KEYS})
     if adaptive:
-        state.ub, state.tau = warm_budget(st, comm, agent, tau)
+        state.ub, state.tau = warm_budget(problem, st, comm, agent, tau)
 
     def monitor(iteration: int) -> bool:
         record = report(st, comm, agent, state, time.perf_counter() - start, history)
