@@ -20,6 +20,7 @@ from ..losses import quadratic_model
 from ..shor.loss_models import cone_model, dual_point, has_cone_model
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
+from ..progress import working
 from ..result import DualData, Result, Status
 from ..shor import ENGINE_OPTIONS, dual_diagonal, engine_family, make_engine
 from .base import Backend, Options, check_choice, check_positive, option, register
@@ -117,7 +118,8 @@ class SdpBackend(Backend):
             engine_kw["max_iters"] = o.max_iters
         if eng.name == "scs":
             engine_kw.update(linear_solver=o.linear_solver, form=o.form)
-        sdp = eng.solve(Xb, target, beta / kappa, act, **engine_kw)
+        with working(f"sdp: {eng.name} solving the Shor relaxation (PSD blocks {Xb.shape[1] + 1})"):
+            sdp = eng.solve(Xb, target, beta / kappa, act, **engine_kw)
         report = {}
         cuts_on_plus = cuts_on_minus = NO_CUTS
         if o.cuts == "triangle":
@@ -190,8 +192,9 @@ class SdpBackend(Backend):
             cuts_on_minus = np.vstack([cuts_on_minus, new[1]])
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            sdp = eng.solve(Xb, target, beta, act, cuts_plus=cuts_on_plus, cuts_minus=cuts_on_minus,
-                            warm=sdp.details.get("warm"), **engine_kw)
+            with working(f"sdp: separation round {rounds}, {len(cuts_on_plus) + len(cuts_on_minus)} triangle cuts"):
+                sdp = eng.solve(Xb, target, beta, act, cuts_plus=cuts_on_plus, cuts_minus=cuts_on_minus,
+                                warm=sdp.details.get("warm"), **engine_kw)
         report = {"shor_bound": kappa * shor_value + c0, "strengthened_bound": kappa * sdp.solver_objective + c0,
                   "cuts_added": int(len(cuts_on_plus) + len(cuts_on_minus)), "cut_rounds": rounds}
         return sdp, cuts_on_plus, cuts_on_minus, report
