@@ -2,4 +2,5 @@
 from . import enumeration, sdp  # noqa: F401
 from . import frank_wolfe, dqsfw  # noqa: F401,E402
 from . import colgen  # noqa: F401,E402
+from . import auto  # noqa: F401,E402
 from . import heuristics  # noqa: F401,E402

@@ -1,0 +1,58 @@
+"""Backend `auto`: the plan by size, and one claim combining the best network and the best dual point."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from certqnn import QNNProblem, certify, solve, verify
+from certqnn.backends import auto as auto_module
+from certqnn.datasets import load
+
+
+def problem_of(spec, **kw):
+    data = load(spec)
+    return QNNProblem(data.X, data.y, **kw)
+
+
+def test_small_problems_are_solved_exactly_by_enumeration():
+    problem = problem_of("synthetic:n=60,d=6,seed=1")
+    result = solve(problem, "auto")
+    cert = certify(problem, result)
+    assert result.report["methods"] == ["enumeration"] and result.report["upper_bound_from"] == "enumeration"
+    exact = certify(problem, solve(problem, "enumeration"))
+    assert verify(cert).ok and cert.relative_gap <= 1e-6
+    assert cert.upper_bound == pytest.approx(exact.upper_bound, rel=1e-9)
+
+
+def test_the_plan_follows_the_size_limits():
+    assert auto_module.plan(problem_of("synthetic:n=30,d=10,seed=0"), None)[0] == "enumeration"
+    assert auto_module.plan(problem_of("synthetic:n=30,d=24,seed=0"), None)[0] == "colgen"
+    assert auto_module.plan(problem_of("synthetic:n=30,d=40,seed=0"), None) == ["sdp"]
+    assert auto_module.plan(problem_of("synthetic:n=30,d=40,seed=0"), 5.0) == ["sdp", "colgen"]
+
+
+def test_the_halves_come_from_the_best_method_and_each_verifies(monkeypatch):
+    problem = problem_of("synthetic:n=80,d=7,seed=3")
+    monkeypatch.setattr(auto_module, "plan", lambda problem, time_limit: ["ste", "sdp"])
+    parts = {name: solve(problem, name) for name in ("ste", "sdp")}
+    result = solve(problem, "auto")
+    cert = certify(problem, result)
+    assert verify(cert).ok
+    assert result.report["methods"] == ["ste", "sdp"]
+    best_ub = min(problem.objective(r.network.U, r.network.alpha) for r in parts.values())
+    assert result.upper_bound == pytest.approx(best_ub, rel=1e-12)
+    assert result.report["lower_bound_from"] == "sdp"
+    sdp_cert = certify(problem, parts["sdp"])
+    assert cert.lower_bound >= sdp_cert.lower_bound * (1 - 1e-9) - 1e-12
+    assert cert.upper_bound <= min(certify(problem, r).upper_bound for r in parts.values()) * (1 + 1e-12)
+
+
+def test_auto_is_deterministic_and_rejects_unknown_options():
+    problem = problem_of("synthetic:n=40,d=5,seed=2")
+    a, b = solve(problem, "auto"), solve(problem, "auto")
+    assert np.array_equal(a.network.alpha, b.network.alpha) and a.lower_bound == b.lower_bound
+    from certqnn.errors import InvalidProblemError, UnknownOptionError
+    with pytest.raises(UnknownOptionError):
+        solve(problem, "auto", samples=4)
+    with pytest.raises(InvalidProblemError, match="seed"):
+        solve(problem, "auto", seed=-1)
