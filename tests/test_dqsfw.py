@@ -261,7 +261,9 @@ def test_mpi_engine_matches_inprocess(small, tmp_path):
 
 
 def test_warm_budget_is_a_valid_l1_bound_and_below_the_safe_default():
-    """The adaptive starting budget from the warm fully-corrective rounds bounds |alpha*|_1."""
+    """The adaptive budget's cap (from the warm fully-corrective rounds, shrunk at every report)
+    bounds |alpha*|_1, and the budget used never exceeds it nor 2 |alpha*|_1 (doubling only when
+    proven binding)."""
     from certqnn import QNNProblem, certify, solve
     from certqnn.fw.steps import default_tau
     from certqnn.datasets import load
@@ -273,5 +275,50 @@ def test_warm_budget_is_a_valid_l1_bound_and_below_the_safe_default():
         opt = certify(problem, solve(problem, "enumeration"))
         assert opt.relative_gap <= 1e-8
         l1_star = float(np.abs(opt.alpha).sum())
-        assert result.report["tau"] >= l1_star * (1 - 1e-9)
-        assert result.report["tau"] < default_tau(problem)
+        assert result.report["tau_bound"] >= l1_star * (1 - 1e-9)
+        assert result.report["tau_bound"] < default_tau(problem)
+        assert result.report["tau"] <= result.report["tau_bound"]
+        assert result.report["tau"] < 2 * l1_star or result.report["tau"] == result.report["tau_bound"]
+
+
+@pytest.fixture(scope="module")
+def readme_problem():
+    from certqnn.datasets import load
+
+    data = load("synthetic:n=400,d=10,seed=2")
+    return QNNProblem(data.X, data.y, beta=1.0)
+
+
+def test_readme_example_certifies_with_the_default_budget(readme_problem):
+    """`certqnn solve synthetic:n=400,d=10,seed=2 --backend dqsfw --graph ring` without --tau: the
+    doubling budget starts near |alpha*|_1 (the old default, tau ~ 11.7, gave relative gap 0.99)."""
+    res = solve(readme_problem, "dqsfw", graph="ring")
+    cert = certify(readme_problem, res)
+    assert verify(cert).ok
+    assert cert.relative_gap <= 1e-3
+    assert res.report["adaptive_tau"] and res.report["tau"] <= res.report["tau_bound"]
+    l1_star = float(np.abs(cert.alpha).sum())
+    assert res.report["tau"] < 2 * l1_star                 # the budget stays near |alpha*|_1
+
+
+def test_budget_doubles_only_while_proven_binding(readme_problem, monkeypatch):
+    """A start far below |alpha*|_1 doubles (each doubling proven: objective - gap > a network's
+    objective) until it is within a factor 2 of |alpha*|_1; the reported lower bounds stay valid."""
+    import certqnn.fw.decentralized.algorithm as alg
+
+    real = alg.warm_budget
+
+    def tiny_start(*args, **kwargs):
+        J, cap, l1 = real(*args, **kwargs)
+        return J, cap, l1 / 64
+
+    monkeypatch.setattr(alg, "warm_budget", tiny_start)
+    run = dqsfw(readme_problem, graph="ring", max_iter=300, history=True)
+    opt = certify(readme_problem, solve(readme_problem, "dqsfw", graph="ring"))
+    l1_star, p_star = float(np.abs(opt.alpha).sum()), opt.lower_bound
+    taus = np.array(run.history["tau"])
+    assert run.doublings >= 5 and np.all(np.diff(taus) >= 0)
+    assert np.all(taus[np.diff(taus, append=taus[-1]) > 0] < l1_star)     # doubled only below |alpha*|_1
+    assert run.tau < 2 * l1_star
+    assert np.all(np.array(run.history["dual_bound"]) <= p_star * (1 + 1e-9))
+    assert np.all(np.array(run.history["objective"]) >= p_star * (1 - 1e-9))

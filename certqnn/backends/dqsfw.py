@@ -84,7 +84,9 @@ class DQSFWBackend(base.Backend):
                   "consensus_error": run.consensus_error, "bits_sent": run.bits, "fw_status": run.status,
                   "agents": run.agents, "graph": o.graph if isinstance(o.graph, str) else "custom",
                   "engine": o.engine, "bits": o.bits, "tracking": o.tracking, "form": o.form, "tau": float(run.tau),
-                  "adaptive_tau": run.adaptive_tau, "step": o.step, "lmo": "exact" if run.lmo_exact else "heuristic",
-                  "gap_is_certified": run.lmo_exact, "atoms_found": int(run.atoms.shape[1]), "mpi_rank": run.rank}
+                  "adaptive_tau": run.adaptive_tau,
+                  "tau_bound": float(run.tau_bound) if run.adaptive_tau else None,    # proven >= |alpha*|_1
+                  "tau_doublings": run.doublings, "step": o.step, "lmo": "exact" if run.lmo_exact else "heuristic",
+                  "gap_is_certified": run.lmo_exact and (not run.adaptive_tau or run.tau >= run.tau_bound), "atoms_found": int(run.atoms.shape[1]), "mpi_rank": run.rank}
         return fw_result(self.name, problem, fw_status(run, o.form), QuantizedNetwork(U, alpha), support, w, lb, rho,
                          report, run, run.history if o.history else None, start)

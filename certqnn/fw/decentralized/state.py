@@ -82,10 +82,17 @@ class RunState:
     """What the monitoring reduction knows after the last report (identical in every process):
     tau: the current budget; ub: the best objective seen (adaptive tau); objective, gap,
     consensus_error (max_k |Z_k - Zbar|_F), bits (sent so far by all agents) at the average iterate
-    zbar (packed, with tbar); best_dual: the best objective - gap; history: per-report lists."""
+    zbar (packed, with tbar); best_dual: the best CERTIFIED lower bound on p* seen (objective - gap
+    while tau is a proven bound on |alpha*|_1, and the scaling-lemma bound of the adaptive scheme);
+    cap: the proven bound on |alpha*|_1 (adaptive tau; steps.tau_bound); tbar: the average iterate's
+    epigraph coordinate; phase_gap: the relative FW gap of the current budget's problem;
+    history: per-report lists."""
 
     tau: float
     ub: float = np.inf
+    cap: float = np.inf
+    tbar: float = 0.0
+    phase_gap: float = np.inf
     objective: float = np.nan
     gap: float = np.nan
     consensus_error: float = np.nan

@@ -102,15 +102,17 @@ class LmoPricer(Pricer):
 
 
 def warm_budget(problem: QNNProblem, st: Setup, comm: Communicator, agents: dict[int, AgentState], tau: float,
-                rounds: int = 12) -> tuple[float, float]:
+                rounds: int = 12) -> tuple[float, float, float]:
     """A valid, much smaller starting budget for the adaptive tau: a few rounds of the shared
     column-generation loop on the sharded data give a small network whose objective J bounds p*,
     and steps.tau_bound(J, w^T t, |w|^2, rho, beta) >= |alpha*|_1 (tending to |alpha*|_1 as
-    rho -> beta). Returns (J, tau); tau never grows. Needs the quadratic loss model."""
+    rho -> beta). Returns (J, tau, l1) with l1 = |alpha|_1 of that network (a budget that is feasible
+    for it: dqsfw's first phase); tau never grows. Needs the quadratic loss model."""
     master = ShardedMaster(st, comm, agents)
     run = column_generation(problem, [LmoPricer(st.report_lmo, st.report_rng)], Budget(max_rounds=rounds, per_round=1),
                             tol=1e-6, desc="dqsfw warm start", master=master)
+    l1 = float(np.abs(run.alpha).sum())
     if not np.isfinite(run.rho):
-        return run.objective, tau
+        return run.objective, tau, l1
     wt, ww = master.dual_stats()
-    return run.objective, min(tau, tau_bound(run.objective, wt, ww, run.rho, st.beta, st.kappa, st.c0))
+    return run.objective, min(tau, tau_bound(run.objective, wt, ww, run.rho, st.beta, st.kappa, st.c0)), l1
