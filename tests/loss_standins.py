@@ -1,6 +1,5 @@
-"""Stand-ins for the classification/robust losses (value and gradient only) with the names and
-attributes of the real classes in certqnn/losses.py, so the SDP loss tests and the tightness
-benchmark run before those land. `loss_by_name` prefers the registered real class."""
+"""Helpers for the SDP loss tests and the tightness benchmark: the losses by name and an
+independent brute-force optimum over all atoms."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,83 +7,12 @@ import numpy as np
 from certqnn.losses import LOSSES, Loss
 
 
-class _StandIn(Loss):
-    def conjugate(self, w, y):
-        raise NotImplementedError("stand-in: no conjugate")
-
-    def value_upper_bound(self, yhat, err, y):
-        raise NotImplementedError("stand-in: no rigorous bound")
-
-    def certified_dual_value(self, w, y, s):
-        raise NotImplementedError("stand-in: no rigorous bound")
-
-
-class Logistic(_StandIn):
-    name = "logistic"
-
-    def value(self, yhat, y):
-        return float(np.logaddexp(0.0, -np.asarray(y, float) * np.asarray(yhat, float)).sum())
-
-    def gradient(self, yhat, y):
-        y = np.asarray(y, float)
-        return -y / (1.0 + np.exp(y * np.asarray(yhat, float)))
-
-
-class Hinge(_StandIn):
-    name = "hinge"
-
-    def value(self, yhat, y):
-        return float(np.maximum(0.0, 1.0 - np.asarray(y, float) * np.asarray(yhat, float)).sum())
-
-    def gradient(self, yhat, y):
-        y = np.asarray(y, float)
-        return np.where(1.0 - y * np.asarray(yhat, float) > 0, -y, 0.0)
-
-
-class SquaredHinge(_StandIn):
-    name = "squared_hinge"
-
-    def value(self, yhat, y):
-        s = np.maximum(0.0, 1.0 - np.asarray(y, float) * np.asarray(yhat, float))
-        return float(s @ s)
-
-    def gradient(self, yhat, y):
-        y = np.asarray(y, float)
-        return -2.0 * y * np.maximum(0.0, 1.0 - y * np.asarray(yhat, float))
-
-
-class Huber(_StandIn):
-    name = "huber"
-
-    def __init__(self, delta=1.0):
-        self.delta = float(delta)
-
-    def value(self, yhat, y):
-        r = np.abs(np.asarray(yhat, float) - np.asarray(y, float))
-        return float(np.where(r <= self.delta, 0.5 * r * r, self.delta * (r - 0.5 * self.delta)).sum())
-
-    def gradient(self, yhat, y):
-        return np.clip(np.asarray(yhat, float) - np.asarray(y, float), -self.delta, self.delta)
-
-
-class Absolute(_StandIn):
-    name = "absolute"
-
-    def value(self, yhat, y):
-        return float(np.abs(np.asarray(yhat, float) - np.asarray(y, float)).sum())
-
-    def gradient(self, yhat, y):
-        return np.sign(np.asarray(yhat, float) - np.asarray(y, float))
-
-
-STANDINS = {c.name: c for c in (Logistic, Hinge, SquaredHinge, Huber, Absolute)}
 CLASSIFICATION = ("logistic", "hinge", "squared_hinge")
 
 
 def loss_by_name(name: str, **kw) -> Loss:
-    """The real registered loss when it exists, else the stand-in."""
-    cls = LOSSES.get(name) or STANDINS[name]
-    return cls(**kw) if kw else cls()
+    """The registered loss `name`, built with keyword parameters (e.g. delta for huber)."""
+    return LOSSES[name](**kw)
 
 
 # --- brute force p*_inf, independent of certqnn's solvers ---------------------------------------

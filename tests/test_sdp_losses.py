@@ -1,10 +1,9 @@
 """The SDP backend with general losses: each cone model (certqnn/shor/loss_models.py) against an
 independent computation, the relaxation below the brute-force optimum, the dual point.
 
-The losses are the stand-ins of tests/loss_standins.py (value + gradient, same names/attributes as
-certqnn/losses.py's classes) until the real ones are registered; certify() needs their rigorous
-parts, so end-to-end certification is checked in the CLI tests of the losses, not here. Instead the
-dual point is checked in floating point: -L*(s w) with s from the exact rho over all atoms.
+The losses are certqnn's own (tests/loss_standins.py builds them by name); the dual point is
+checked in floating point (-L*(s w) with s from the exact rho over all atoms) and, for hinge, end to
+end through certify() and the trusted verifier.
 """
 from __future__ import annotations
 
@@ -243,55 +242,14 @@ def test_rounding_with_a_general_loss_gives_a_network_or_says_why_not():
     assert res.upper_bound >= res.lower_bound - 1e-6
 
 
-class RigorousHinge(loss_by_name("hinge").__class__):
-    """The hinge stand-in plus exact-arithmetic rigorous parts, so certify() and the trusted
-    verifier run end to end before the real class lands (monkeypatched into LOSSES below).
-    With w = -y lambda: -L*(w) = sum lambda on the domain lambda in [0, 1]^n."""
-
-    def conjugate(self, w, y):
-        lam = -np.asarray(y, float) * np.asarray(w, float)
-        return float(-lam.sum()) if np.all((lam >= 0) & (lam <= 1)) else np.inf
-
-    def in_domain(self, w, y):
-        lam = -np.asarray(y, float) * np.asarray(w, float)
-        return bool(np.all((lam >= 0) & (lam <= 1)))
-
-    def value_upper_bound(self, yhat, err, y):
-        from fractions import Fraction
-
-        from certqnn.trusted.arith import float_above
-        total = sum((max(Fraction(0), 1 - Fraction(t) * Fraction(v) + Fraction(e))
-                     for v, e, t in zip(np.asarray(yhat, float).tolist(), np.asarray(err, float).tolist(),
-                                        np.asarray(y, float).tolist())), Fraction(0))
-        return float_above(total)
-
-    def exact_value(self, yhat, y):
-        from fractions import Fraction
-        return sum((max(Fraction(0), 1 - Fraction(t) * v) for v, t in zip(yhat, np.asarray(y, float).tolist())),
-                   Fraction(0))
-
-    def certified_dual_value(self, w, y, s):
-        from fractions import Fraction
-
-        from certqnn.trusted.arith import float_below
-        lam = [-Fraction(t) * Fraction(s) * Fraction(v) for v, t in zip(np.asarray(w, float).tolist(),
-                                                                       np.asarray(y, float).tolist())]
-        if any(v < 0 or v > 1 for v in lam):
-            return None
-        return float_below(sum(lam, Fraction(0)))
-
-
 @pytest.mark.parametrize("rho,cuts,engine", [("shor", "none", "scs"), ("exact", "none", "scs"),
                                              ("shor", "triangle", "scs"), ("exact", "triangle", "scs"),
                                              ("shor", "none", "picos")])
-def test_hinge_certified_end_to_end(monkeypatch, rho, cuts, engine):
+def test_hinge_certified_end_to_end(rho, cuts, engine):
     from certqnn import certify
-    from certqnn.losses import LOSSES
     from certqnn.trusted.verify import verify
 
-    monkeypatch.setitem(LOSSES, "hinge", RigorousHinge)
-    base = make_problem("hinge", 3, n=16, d=4, beta=0.3)
-    problem = QNNProblem(base.X, base.y, loss=RigorousHinge(), beta=base.beta)
+    problem = make_problem("hinge", 3, n=16, d=4, beta=0.3)
     if engine == "picos":
         pytest.importorskip("picos")
     res = SdpBackend().run(problem, SdpBackend.Options(rounding=False, cuts=cuts, engine=engine,
