@@ -101,7 +101,8 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     doc = {"activation": act.as_list(), "levels": problem.levels.to_json(), "loss": loss.spec,
            "beta": problem.beta, "width": problem.width}
     if embed_data:
-        doc = {"X": problem.X.tolist(), "y": problem.y.tolist(), **doc}
+        # the arrays themselves (read-only, validated): Certificate writes them block by block
+        doc = {"X": problem.X, "y": problem.y, **doc}
     cert = Certificate(doc, U, alpha, w, zp, zm, method, ub, lb, float_above(gap), float_above(rel), tightness,
                        result.backend, None, __version__, problem.data_hash())
     if method == "shor":

@@ -15,10 +15,24 @@ from ..losses import Loss
 from .arith import SAFETY, TINY, U_ROUND, down, gamma, up
 
 
-def outputs_with_error(X: np.ndarray, act: Polynomial, U: np.ndarray, alpha: np.ndarray):
+ROW_BLOCK = 4096      # rows per block: extra memory O(block * (d + m)), never O(n * d)
+
+
+def outputs_with_error(X: np.ndarray, act: Polynomial, U: np.ndarray, alpha: np.ndarray,
+                       block_rows: int = ROW_BLOCK):
     """(yhat, err): the network outputs f(x_i) = sum_j alpha_j sigma(x_i^T u_j) computed in floating
     point, and err with |yhat_i - f(x_i)| <= err_i exactly. X (n, d), U (d, m), alpha (m,); (n,) each.
-    Each stage carries an absolute error bound."""
+    Each stage carries an absolute error bound. Rows are independent: computed block by block."""
+    n = X.shape[0]
+    f = np.empty(n)
+    ef = np.empty(n)
+    for lo in range(0, n, block_rows):
+        f[lo:lo + block_rows], ef[lo:lo + block_rows] = _outputs_block(
+            np.asarray(X[lo:lo + block_rows], float), act, U, alpha)
+    return f, ef
+
+
+def _outputs_block(X: np.ndarray, act: Polynomial, U: np.ndarray, alpha: np.ndarray):
     d = X.shape[1]
     m = alpha.shape[0]
     a, b, c = act.a, act.b, act.c
@@ -47,37 +61,71 @@ def objective_upper_bound(loss: Loss, X: np.ndarray, y: np.ndarray, act: Polynom
     return up(up(total) * (1 + 4 * U_ROUND))
 
 
-def _dyadic(A: np.ndarray) -> tuple[np.ndarray, int]:
-    """(I, e) with A = I * 2^-e exactly: I an object array of Python ints (every float is dyadic)."""
-    flat = [Fraction(float(v)) for v in np.asarray(A, float).ravel()]
-    e = max((q.denominator.bit_length() - 1 for q in flat), default=0)
-    ints = [q.numerator << (e - (q.denominator.bit_length() - 1)) for q in flat]
-    return np.array(ints, dtype=object).reshape(np.shape(A)), e
+def _mantissas(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(M, E) int64 arrays with A = M * 2^E exactly (|M| < 2^53; frexp's mantissa times 2^53)."""
+    mant, exp = np.frexp(np.asarray(A, float))
+    return (mant * 2.0 ** 53).astype(np.int64), exp.astype(np.int64) - 53
+
+
+def _row_integers(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(I, e): an object array I of Python ints (b, k) and int64 e (b,) with A[i] = I[i] * 2^e[i]
+    exactly -- one exponent per row, so the integers stay as short as the row's spread allows."""
+    M, E = _mantissas(A)
+    E = np.where(M == 0, E.max(initial=0) if E.size else 0, E)      # zeros do not pull the exponent down
+    e = E.min(axis=1) if A.shape[1] else np.zeros(A.shape[0], np.int64)
+    shift = np.where(M == 0, 0, E - e[:, None])
+    ints = M.astype(object)
+    small = shift <= 9                     # 53 + 9 bits fit an int64: shift in numpy, exactly
+    if np.all(small):
+        ints = (M << shift).astype(object)
+    else:
+        ints[small] = (M[small] << shift[small]).astype(object)
+        big = np.argwhere(~small)
+        for i, k in big.tolist():
+            ints[i, k] = int(M[i, k]) << int(shift[i, k])
+    return ints, e
+
+
+def _dyadic_sum(terms) -> Fraction:
+    """sum_k v_k 2^e_k exactly, for (int v_k, int e_k) pairs."""
+    if not terms:
+        return Fraction(0)
+    e0 = min(e for _, e in terms)
+    total = sum(v << (e - e0) for v, e in terms)
+    return Fraction(total << e0) if e0 >= 0 else Fraction(total, 1 << -e0)
 
 
 def exact_objective(loss: Loss, X: np.ndarray, y: np.ndarray, act: Polynomial, U: np.ndarray,
-                    alpha: np.ndarray, beta: float) -> Fraction | None:
+                    alpha: np.ndarray, beta: float, block_rows: int = 1024) -> Fraction | None:
     """J(U, alpha) = L(f(X)) + beta |alpha|_1 exactly, in rational arithmetic (None when the loss has
-    no exact rational value). Costs about n*d*m Python integer products: the verifier uses it only
-    when a claimed upper bound falls between J and the floating-point bound, a few ulps apart."""
-    Xi, ex = _dyadic(X)
-    Ui, eu = _dyadic(U)
-    T_int = Xi.dot(Ui) if Xi.size and Ui.size else np.zeros((X.shape[0], U.shape[1]), dtype=object)
-    den = 1 << (ex + eu)
-    a, b, c = (Fraction(float(v)) for v in (act.a, act.b, act.c))
-    al = [Fraction(float(v)) for v in np.asarray(alpha, float)]
+    no exact rational value). Costs n*d*m Python integer products (about 0.1 us each) and n*m
+    rational evaluations of sigma: the verifier uses it only when a claimed upper bound falls
+    between J and the floating-point bound, a few ulps apart. Rows in blocks: the extra memory is
+    O(block_rows * d) integers plus the n rational outputs."""
+    U = np.asarray(U, float)
+    m = U.shape[1] if U.ndim == 2 else 0
+    alpha = np.asarray(alpha, float)
+    # every float is dyadic, so each f(x_i) is an integer times a power of two: sigma and the sum
+    # over neurons are done on (integer, exponent) pairs, with one Fraction per row at the end
+    (am, bm, cm), (ea, eb, ec) = (v.tolist() for v in _mantissas(np.array([act.a, act.b, act.c])))
+    lm, el = (v.tolist() for v in _mantissas(alpha))
+    Ui, eu = _row_integers(U.T) if m else (np.zeros((0, X.shape[1]), dtype=object), np.zeros(0, np.int64))
+    Ui, eu = Ui.T, eu.tolist()                              # (d, m): column j is u_j * 2^-eu[j]
+    live = [j for j in range(m) if lm[j]]
     yhat = []
-    for row in T_int:
-        total = Fraction(0)
-        for t_num, aj in zip(row, al):
-            if aj:
-                t = Fraction(int(t_num), den)
-                total += aj * ((a * t + b) * t + c)
-        yhat.append(total)
+    for lo in range(0, X.shape[0], block_rows):
+        Xi, ex = _row_integers(np.asarray(X[lo:lo + block_rows], float))
+        T_int = Xi.dot(Ui) if Xi.size and Ui.size else np.zeros((Xi.shape[0], m), dtype=object)
+        for row, e in zip(T_int.tolist(), ex.tolist()):
+            terms = []                                      # (integer, exponent) summands of f(x_i)
+            for j in live:
+                T, k, L = int(row[j]), e + eu[j], lm[j]     # t_j = T 2^k, alpha_j = L 2^el[j]
+                terms += [(L * am * T * T, el[j] + ea + 2 * k), (L * bm * T, el[j] + eb + k), (L * cm, el[j] + ec)]
+            yhat.append(_dyadic_sum(terms))
     value = loss.exact_value(yhat, y)
     if value is None:
         return None
-    return value + Fraction(float(beta)) * sum((abs(v) for v in al), Fraction(0))
+    return value + Fraction(float(beta)) * sum((abs(Fraction(v)) for v in alpha.tolist()), Fraction(0))
 
 
 def scaled_dual_lower_bound(loss: Loss, w: np.ndarray, y: np.ndarray, rho_bar: float, beta: float,

@@ -9,11 +9,12 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
-from ..atomic import write_text_atomic
-from ..errors import CertificateFormatError, InvalidProblemError
+from ..atomic import atomic_path
+from ..errors import CertificateFormatError, CertQNNError, InvalidProblemError
 from ..limits import MAX_CUTS, MAX_FEATURES, MAX_FILE_BYTES, MAX_NEURONS, MAX_SAMPLES
 from ..losses import get_loss
 from ..problem import QNNProblem
@@ -112,7 +113,7 @@ def _array(value, key, ndim, max_shape):
         # strings ("1.5"), booleans, nulls, ragged rows, huge integers (object dtype) are refused
         raise CertificateFormatError(key, "must contain numbers only (rectangular, no strings/booleans/null)")
     try:
-        arr = raw.astype(float)
+        arr = raw.astype(float, copy=False)
     except OverflowError:
         raise CertificateFormatError(key, "contains a number too large for a double") from None
     if arr.ndim != ndim and not (ndim == 2 and arr.size == 0):
@@ -220,13 +221,25 @@ class Certificate:
         return self.relative_gap <= 1e-6
 
     # -- JSON ------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def _problem_json(self, data_marks: bool = False) -> dict:
+        """The problem section; X and y (if embedded) as nested lists of floats, or, with
+        data_marks, as the placeholder strings that write() replaces by streamed arrays."""
+        doc = self.problem_doc
+        rest = _jsonable({k: v for k, v in doc.items() if k not in ("X", "y")})
+        if "X" not in doc:
+            return rest
+        if data_marks:
+            return {"X": _MARK_X, "y": _MARK_Y, **rest}
+        # the data were validated finite (QNNProblem, _array): no per-element walk through _jsonable
+        return {"X": np.asarray(doc["X"], float).tolist(), "y": np.asarray(doc["y"], float).tolist(), **rest}
+
+    def to_dict(self, _data_marks: bool = False) -> dict:
         def arr(a):
             return None if a is None else np.asarray(a, float).tolist()
 
         out = {
             "format": FORMAT, "version": VERSION if self.preprocessing is not None else 1,
-            "problem": _jsonable(self.problem_doc),
+            "problem": self._problem_json(_data_marks),
             "data_sha256": self.data_sha256,
             "network": {"U": arr(self.U), "alpha": arr(self.alpha)},
             "dual": None if self.w is None else self._dual_dict(),
@@ -252,12 +265,30 @@ class Certificate:
                 out[f"mu_{side}"] = arr(mu)
         return out
 
+    def json_chunks(self) -> Iterator[str]:
+        """The JSON text of to_dict() in pieces: the embedded X and y are encoded a block of rows
+        at a time, so that writing never holds the whole text (or X as Python floats) in memory.
+        "".join(chunks) == json.dumps(self.to_dict(), allow_nan=False)."""
+        if "X" not in self.problem_doc:
+            yield json.dumps(self.to_dict(), allow_nan=False)
+            return
+        text = json.dumps(self.to_dict(_data_marks=True), allow_nan=False)
+        head, rest = text.split(json.dumps(_MARK_X), 1)
+        middle, tail = rest.split(json.dumps(_MARK_Y), 1)
+        yield head
+        yield from _array_chunks(np.asarray(self.problem_doc["X"], float))
+        yield middle
+        yield from _array_chunks(np.asarray(self.problem_doc["y"], float))
+        yield tail
+
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), allow_nan=False)
+        return "".join(self.json_chunks())
 
     def write(self, path) -> None:
-        """Write atomically: a partial file never appears under `path`."""
-        write_text_atomic(path, self.to_json())
+        """Write atomically: a partial file never appears under `path`. A file larger than the
+        readers' limit (certqnn.limits.MAX_FILE_BYTES) is refused before it replaces anything:
+        certify with embed_data=False (the file then holds the data's SHA-256 only)."""
+        write_chunks_atomic(path, self.json_chunks())
 
     @classmethod
     def from_dict(cls, doc) -> "Certificate":
@@ -358,16 +389,24 @@ class Certificate:
     def read(cls, path) -> "Certificate":
         """A single-problem (version 1/2) certificate; a multi-class file (version 3) is refused
         with a message: read it with read_certificate, which returns either kind."""
-        return cls.from_json(read_text(path))
+        return cls.from_dict(parse_json_file(path))
 
 
 def parse_json(text: str):
     """The parsed JSON document of a certificate; NaN/Infinity literals and deep nesting are
     refused naming the field."""
+    seen = []
+
+    def literal(name):
+        seen.append(name)
+        return _Literal(name)
+
     try:
-        doc = json.loads(text, parse_constant=_Literal)
+        doc = json.loads(text, parse_constant=literal)
     except (ValueError, RecursionError) as exc:
         raise CertificateFormatError("json", f"not valid JSON ({exc})") from None
+    if not seen:          # the common case: no literal anywhere, no need to walk a large document
+        return doc
     try:
         bad = _nonfinite_path(doc)
     except RecursionError:
@@ -376,6 +415,12 @@ def parse_json(text: str):
         # name the field: JSON has no NaN/inf, a file that has them was not written by certqnn
         raise CertificateFormatError(bad, "contains a non-finite number (NaN or Infinity is not allowed)")
     return doc
+
+
+def parse_json_file(path):
+    """parse_json of a file's text; the text is released before the caller builds arrays."""
+    text = read_text(path)
+    return parse_json(text)
 
 
 def read_text(path) -> str:
@@ -406,7 +451,46 @@ def certificate_from_json(text: str):
 
 def read_certificate(path):
     """Read any certificate file: a Certificate (version 1/2) or a MultiClassCertificate (version 3)."""
-    return certificate_from_json(read_text(path))
+    doc = parse_json_file(path)
+    if isinstance(doc, dict) and doc.get("format") == FORMAT and type(doc.get("version")) is int \
+            and doc.get("version") == MULTICLASS_VERSION:
+        from .multiclass import MultiClassCertificate
+
+        return MultiClassCertificate.from_dict(doc)
+    return Certificate.from_dict(doc)
+
+
+_MARK_X, _MARK_Y = "\u0000certqnn:X\u0000", "\u0000certqnn:y\u0000"   # never valid data
+CHUNK_ROWS = 4096
+
+
+def _array_chunks(A: np.ndarray, rows: int = CHUNK_ROWS) -> Iterator[str]:
+    """json.dumps(A.tolist()) in pieces of `rows` rows (A 1-D or 2-D, finite)."""
+    if A.shape[0] == 0:
+        yield json.dumps(A.tolist())
+        return
+    yield "["
+    for lo in range(0, A.shape[0], rows):
+        piece = json.dumps(A[lo:lo + rows].tolist(), allow_nan=False)[1:-1]
+        yield piece if lo == 0 else ", " + piece
+    yield "]"
+
+
+def write_chunks_atomic(path, chunks) -> None:
+    """Write the text pieces `chunks` (UTF-8) to `path` atomically, refusing (CertQNNError, nothing
+    written) once the file would exceed MAX_FILE_BYTES, the limit every reader enforces."""
+    with atomic_path(path) as tmp:
+        size = 0
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for chunk in chunks:
+                size += len(chunk.encode("utf-8")) if not chunk.isascii() else len(chunk)
+                if size > MAX_FILE_BYTES:
+                    raise CertQNNError(f"the certificate exceeds {MAX_FILE_BYTES} bytes, the readers' limit; "
+                                       "write it without the embedded data (certify(..., embed_data=False); "
+                                       "verify with --data)")
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def _jsonable(obj):

@@ -19,24 +19,38 @@ from .enumerate import enumerate_extremes
 from .psd import is_psd_rigorous
 
 
-def q_matrix_with_error(Xb: np.ndarray, act: Polynomial, w: np.ndarray):
+ROW_BLOCK = 4096      # rows per block: the extra memory is a few block x p arrays, not n x p
+
+
+def q_matrix_with_error(Xb: np.ndarray, act: Polynomial, w: np.ndarray, block_rows: int = ROW_BLOCK):
     """(Q_hat, E) with |Q_hat - Q(w)| <= E elementwise; Q(w) = sum_i w_i M(x_i), shape (p+1, p+1).
-    Xb (n, p) binary design, w (n,)."""
+    Xb (n, p) binary design, w (n,). Summed over blocks of block_rows rows: every entry is still
+    one n-term sum (in another order), which the gamma(n + .) bounds cover whatever the order."""
     n, p = Xb.shape
-    Xa = np.abs(Xb)
-    wa = np.abs(w)
+    w = np.asarray(w, float)
+    G = np.zeros((p, p))
+    Ga = np.zeros((p, p))
+    v = np.zeros(p)
+    va = np.zeros(p)
+    for lo in range(0, n, block_rows):
+        B = np.asarray(Xb[lo:lo + block_rows], float)
+        wb = w[lo:lo + block_rows]
+        Ba = np.abs(B)
+        wa = np.abs(wb)
+        G += (B.T * wb) @ B
+        Ga += (Ba.T * wa) @ Ba
+        v += B.T @ wb
+        va += Ba.T @ wa
     Q = np.empty((p + 1, p + 1))
     E = np.empty((p + 1, p + 1))
-    G = (Xb.T * w) @ Xb
     Q[:p, :p] = act.a * G
     # gamma(n + 5): n-term sums, the products x w and a(.), plus one rounding in each of the two
     # expanded entries x~ = fl(c_l x) (docs/math.md §2), so non-power-of-two level scales are covered too
-    E[:p, :p] = abs(act.a) * (Xa.T * wa) @ Xa * gamma(n + 5)
-    v = Xb.T @ w
+    E[:p, :p] = abs(act.a) * Ga * gamma(n + 5)
     Q[:p, p] = Q[p, :p] = 0.5 * act.b * v
-    E[:p, p] = E[p, :p] = abs(0.5 * act.b) * (Xa.T @ wa) * gamma(n + 3)
+    E[:p, p] = E[p, :p] = abs(0.5 * act.b) * va * gamma(n + 3)
     Q[p, p] = act.c * math.fsum(w)
-    E[p, p] = abs(act.c) * float(wa.sum()) * gamma(n + 2)
+    E[p, p] = abs(act.c) * float(np.abs(w).sum()) * gamma(n + 2)
     Q = 0.5 * (Q + Q.T)   # exact: both triangles were computed identically up to order; keep bound
     E = (E + U_ROUND * np.abs(Q)) * SAFETY + TINY
     return Q, E
