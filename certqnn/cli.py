@@ -258,7 +258,10 @@ def cmd_solve(args) -> int:
         return EXIT_OK   # under MPI every rank solves and certifies; rank 0 reports and writes
     cert.preprocessing = data.preprocessing
     if args.out:
-        cert.write(args.out)
+        data_file = cert.write(args.out)
+        if data_file:
+            print(f"data ({problem.n} x {problem.d}) written to {data_file}, which the certificate names "
+                  "(keep it next to the certificate)", file=sys.stderr)
     if args.convergence_plot:
         if not result.trajectory:
             raise UsageError(f"--plot: backend '{result.backend}' records no convergence history")

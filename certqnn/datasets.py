@@ -1,4 +1,6 @@
-"""Data sources named on the command line (docs/cli.md): .npz, .csv, sklearn:NAME, synthetic:...
+"""Data sources named on the command line (docs/cli.md): .npz, .csv, a directory, sklearn:NAME, synthetic:...
+
+    DIR/                                                 X.npy + y.npy, or row shards part-*.npy + y.npy
 
     sklearn:NAME[,features=K][,n=N][,class=C][,seed=S]   breast_cancer, diabetes, wine, iris, digits
     synthetic:n=N,d=D,seed=S[,planted=K][,noise=E]       planted quadratic network with K neurons
@@ -216,6 +218,9 @@ def load(spec: str, standardize: bool = True, task: str | None = None) -> Datase
         except (ValueError, OSError) as exc:
             raise InvalidProblemError("DATA", f"cannot read {spec}: {exc}") from None
         data = _file_dataset(X, y, spec, task)
+    elif os.path.isdir(spec):
+        X, y = _read_directory(spec)
+        data = _file_dataset(X, y, spec, task)
     elif spec.lower().endswith(".csv"):
         if not os.path.exists(spec):
             raise InvalidProblemError("DATA", f"file {spec!r} does not exist")
@@ -225,8 +230,20 @@ def load(spec: str, standardize: bool = True, task: str | None = None) -> Datase
         X, y = arr[:, :-1], arr[:, -1]
         data = _file_dataset(X, y, spec, task)
     else:
-        raise InvalidProblemError("DATA", f"{spec!r}: use a .npz or .csv file, sklearn:NAME or synthetic:n=..,d=..,seed=..")
+        raise InvalidProblemError("DATA", f"{spec!r}: use a .npz or .csv file, a directory with X.npy and y.npy, "
+                                  "sklearn:NAME or synthetic:n=..,d=..,seed=..")
     return standardize_dataset(data, standardize)
+
+
+def _read_directory(spec: str) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) float64 from a directory: X.npy (n, d) or row shards part-*.npy (concatenated in
+    natural name order), and y.npy (n,). The .npy files are memory-mapped and copied once."""
+    from .rows import RowSource
+
+    src = RowSource.from_directory(spec)
+    if src._y is None:
+        raise InvalidProblemError("DATA", f"{spec} has no y.npy (the n targets)")
+    return src.to_array(), src.y()
 
 
 def standardize_dataset(data: Dataset, standardize: bool = True) -> Dataset:

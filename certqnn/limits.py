@@ -27,5 +27,7 @@ MAX_SAMPLES = 200_000
 MAX_FEATURES = 4096
 MAX_BITS = 8
 MAX_FILE_BYTES = 1 << 30
+EMBED_MAX_VALUES = 2_000_000      # Certificate.write(data="auto"): X and y in the JSON up to this many numbers
+                                  # (~40 MB of text, seconds to write and parse), else in a .npz data file
 MAX_NEURONS = 100_000
 MAX_CUTS = 1_000_000

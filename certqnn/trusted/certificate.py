@@ -5,17 +5,19 @@ malformed file raises CertificateFormatError naming the field. Writing is atomic
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import CertificateFormatError, CertQNNError, InvalidProblemError
-from ..limits import MAX_CUTS, MAX_FEATURES, MAX_FILE_BYTES, MAX_NEURONS, MAX_SAMPLES
+from ..limits import EMBED_MAX_VALUES, MAX_CUTS, MAX_FEATURES, MAX_FILE_BYTES, MAX_NEURONS, MAX_SAMPLES
 from ..losses import get_loss
 from ..problem import QNNProblem
 from ..quantization import Levels
@@ -154,6 +156,10 @@ class Certificate:
     # how raw data were transformed into the certified X, y (format version 2; None in version 1):
     # {"x_mean": (d,), "x_scale": (d,), and "y_mean", "y_scale" | "label_map": {"-1": l, "1": l}}
     preprocessing: dict | None = None
+    # the data file next to the certificate (a plain file name, .npz with X and y as certified),
+    # when the data are not embedded; checked against data_sha256 (which it requires)
+    data_file: str | None = None
+    base_dir: str | None = field(default=None, compare=False)   # where the file was read from; not written
 
     # -- the network on raw data -----------------------------------------------------------
     @property
@@ -208,10 +214,12 @@ class Certificate:
         doc = self.problem_doc
         if data is not None:
             X, y = data
-        else:
-            if "X" not in doc or "y" not in doc:
-                raise CertificateFormatError("problem.X", "the data are not embedded; pass them with --data")
+        elif "X" in doc and "y" in doc:
             X, y = doc["X"], doc["y"]
+        elif self.data_file is not None:
+            X, y = read_data_file(os.path.join(self.base_dir or ".", self.data_file))
+        else:
+            raise CertificateFormatError("problem.X", "the data are not embedded; pass them with --data")
         levels = Levels.from_values(doc["levels"], exact=True)
         return QNNProblem(X, y, activation=tuple(doc["activation"]), levels=levels, loss=get_loss(doc["loss"]),
                           beta=doc["beta"], width=doc.get("width"))
@@ -241,6 +249,7 @@ class Certificate:
             "format": FORMAT, "version": VERSION if self.preprocessing is not None else 1,
             "problem": self._problem_json(_data_marks),
             "data_sha256": self.data_sha256,
+            **({"data_file": self.data_file} if self.data_file is not None else {}),
             "network": {"U": arr(self.U), "alpha": arr(self.alpha)},
             "dual": None if self.w is None else self._dual_dict(),
             "rho_certified_by": self.rho_certified_by,
@@ -284,11 +293,36 @@ class Certificate:
     def to_json(self) -> str:
         return "".join(self.json_chunks())
 
-    def write(self, path) -> None:
-        """Write atomically: a partial file never appears under `path`. A file larger than the
-        readers' limit (certqnn.limits.MAX_FILE_BYTES) is refused before it replaces anything:
-        certify with embed_data=False (the file then holds the data's SHA-256 only)."""
+    def write(self, path, data: str = "auto") -> str | None:
+        """Write atomically: a partial file never appears under `path`.
+
+        data: where embedded X, y go -- "embed" (in the JSON), "file" (a data file
+        `<stem>.data.npz` next to `path`, written first, also atomically; the JSON names it in
+        `data_file` and keeps `data_sha256`), or "auto" (embed up to limits.EMBED_MAX_VALUES
+        numbers, else a data file). A JSON text beyond the readers' limit MAX_FILE_BYTES is refused
+        before it replaces anything. Returns the data file's path when one was written."""
+        if data not in ("auto", "embed", "file"):
+            raise InvalidProblemError("data", f"must be 'auto', 'embed' or 'file', got {data!r}")
+        doc = self.problem_doc
+        if "X" in doc and (data == "file" or (data == "auto" and
+                                               np.size(doc["X"]) + np.size(doc["y"]) > EMBED_MAX_VALUES)):
+            X, y = np.asarray(doc["X"], float), np.asarray(doc["y"], float)
+            target = os.fspath(path)
+            stem = os.path.basename(target)
+            stem = stem[:-5] if stem.lower().endswith(".json") else stem
+            name = f"{stem}.data.npz"
+            with atomic_path(os.path.join(os.path.dirname(target), name), suffix=".npz") as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, X=np.ascontiguousarray(X, dtype="<f8"), y=np.ascontiguousarray(y, dtype="<f8"))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            sha = self.data_sha256 or data_sha256(X, y)
+            lean = replace(self, problem_doc={k: v for k, v in doc.items() if k not in ("X", "y")},
+                           data_file=name, data_sha256=sha)
+            write_chunks_atomic(path, lean.json_chunks())
+            return os.path.join(os.path.dirname(target), name)
         write_chunks_atomic(path, self.json_chunks())
+        return None
 
     @classmethod
     def from_dict(cls, doc) -> "Certificate":
@@ -333,6 +367,15 @@ class Certificate:
         sha = doc.get("data_sha256")
         if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
             raise CertificateFormatError("data_sha256", "must be a 64-character hex string or null")
+        data_file = doc.get("data_file")
+        if data_file is not None:
+            if not (isinstance(data_file, str) and _DATA_FILE_NAME.fullmatch(data_file)):
+                raise CertificateFormatError("data_file", "must be a plain file name ending in .npz (no directory), "
+                                             "at most 255 characters")
+            if sha is None:
+                raise CertificateFormatError("data_file", "needs data_sha256, which it is checked against")
+            if "X" in pdoc:
+                raise CertificateFormatError("data_file", "the data are embedded too; give one or the other")
         net = doc.get("network")
         if not isinstance(net, dict):
             raise CertificateFormatError("network", "must be an object with U and alpha")
@@ -373,6 +416,7 @@ class Certificate:
                    _number(doc, "upper_bound"), _number(doc, "lower_bound"), _number(doc, "gap"),
                    _number(doc, "relative_gap"), tightness, backend, _number(doc, "seconds", allow_null=True),
                    version, sha)
+        cert.data_file = data_file
         if "preprocessing" in doc:
             cert.preprocessing = _preprocessing(doc["preprocessing"], U.shape[0])
         if dual is not None:
@@ -389,7 +433,9 @@ class Certificate:
     def read(cls, path) -> "Certificate":
         """A single-problem (version 1/2) certificate; a multi-class file (version 3) is refused
         with a message: read it with read_certificate, which returns either kind."""
-        return cls.from_dict(parse_json_file(path))
+        cert = cls.from_dict(parse_json_file(path))
+        cert.base_dir = os.path.dirname(os.fspath(path))
+        return cert
 
 
 def parse_json(text: str):
@@ -421,6 +467,39 @@ def parse_json_file(path):
     """parse_json of a file's text; the text is released before the caller builds arrays."""
     text = read_text(path)
     return parse_json(text)
+
+
+def data_sha256(X, y) -> str:
+    """SHA-256 of the little-endian float64 bytes of X (row-major) followed by those of y: the
+    same digest as QNNProblem.data_hash."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(X, dtype="<f8").tobytes())
+    h.update(np.ascontiguousarray(y, dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
+def read_data_file(path) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) from a certificate's data file: an .npz holding exactly the float64 arrays X (n, d)
+    and y (n,), no pickles, within the size limits; anything else is a CertificateFormatError."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise CertificateFormatError("data_file", f"cannot read {path}: {exc.strerror}") from None
+    if size > MAX_FILE_BYTES:
+        raise CertificateFormatError("data_file", f"{size} bytes exceeds the limit {MAX_FILE_BYTES}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if sorted(f.files) != ["X", "y"]:
+                raise CertificateFormatError("data_file", f"{path} must hold exactly the arrays X and y")
+            X, y = f["X"], f["y"]
+    except (OSError, ValueError, EOFError) as exc:
+        raise CertificateFormatError("data_file", f"cannot read {path}: {exc}") from None
+    if X.dtype != np.float64 or y.dtype != np.float64 or X.ndim != 2 or y.shape != (X.shape[0],):
+        raise CertificateFormatError("data_file", f"{path}: X must be float64 (n, d) and y float64 (n,), got "
+                                     f"{X.dtype} {X.shape} and {y.dtype} {y.shape}")
+    if X.shape[0] > MAX_SAMPLES or X.shape[1] > MAX_FEATURES:
+        raise CertificateFormatError("data_file", f"shape {X.shape} exceeds the limit {(MAX_SAMPLES, MAX_FEATURES)}")
+    return X, y
 
 
 def read_text(path) -> str:
@@ -457,9 +536,12 @@ def read_certificate(path):
         from .multiclass import MultiClassCertificate
 
         return MultiClassCertificate.from_dict(doc)
-    return Certificate.from_dict(doc)
+    cert = Certificate.from_dict(doc)
+    cert.base_dir = os.path.dirname(os.fspath(path))
+    return cert
 
 
+_DATA_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,250}\.npz")
 _MARK_X, _MARK_Y = "\u0000certqnn:X\u0000", "\u0000certqnn:y\u0000"   # never valid data
 CHUNK_ROWS = 4096
 
