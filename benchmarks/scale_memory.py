@@ -1,6 +1,6 @@
 """Peak memory and time of certify, writing the certificate and `certqnn verify` at scale.
 
-    python benchmarks/scale_memory.py DATA.npz [--width 2] [--out-dir DIR] [--no-embed]
+    python benchmarks/scale_memory.py DATA.npz [--width 2] [--out-dir DIR] [--write auto|embed|file]
 
 DATA: an .npz with X (n, d) and y (n,) (benchmarks/make_big.py writes one). The problem is binary
 weights, sigma(t) = t^2, squared loss, beta = 1; the Result given to certify() is a small random
@@ -10,8 +10,10 @@ process and reports its own peak RSS (ru_maxrss, which includes the ~60 MB of th
 numpy) and wall-clock seconds:
 
     certify   QNNProblem + certify() (which also re-verifies its certificate in memory)
-    write     the same process continues with Certificate.write(FILE) (peak covers both)
-    verify    a fresh `certqnn verify FILE [--data DATA]` process
+    write     the same process continues with Certificate.write(FILE, data=--write) (peak covers
+              both): "embed" puts X, y in the JSON, "file" in FILE's data file (CERT.data.npz),
+              "auto" (the CLI's choice) embeds up to certqnn.limits.EMBED_MAX_VALUES numbers
+    verify    a fresh `certqnn verify FILE` process
 The machine is shared: seconds are noisy.
 """
 from __future__ import annotations
@@ -34,7 +36,7 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def stage_certify(data: str, cert_path: str, width: int, embed: bool) -> dict:
+def stage_certify(data: str, cert_path: str, width: int, write: str) -> dict:
     from certqnn import QNNProblem, certify
     from certqnn.lifting import q_matrix
     from certqnn.network import QuantizedNetwork
@@ -62,15 +64,15 @@ def stage_certify(data: str, cert_path: str, width: int, embed: bool) -> dict:
     t_setup = time.perf_counter() - t0
     rss_setup = peak_mb()
     t0 = time.perf_counter()
-    cert = certify(problem, result, embed_data=embed)
+    cert = certify(problem, result)
     t_cert = time.perf_counter() - t0
     rss_cert = peak_mb()
     t0 = time.perf_counter()
-    cert.write(cert_path)
+    cert.write(cert_path, data=write) if write != "legacy" else cert.write(cert_path)
     t_write = time.perf_counter() - t0
     return {"n": problem.n, "d": problem.d, "width": width, "setup_s": t_setup, "setup_peak_mb": rss_setup,
             "certify_s": t_cert, "certify_peak_mb": rss_cert, "write_s": t_write, "write_peak_mb": peak_mb(),
-            "file_mb": os.path.getsize(cert_path) / 2 ** 20, "lower": cert.lower_bound, "upper": cert.upper_bound}
+            "file_mb": os.path.getsize(cert_path) / 2 ** 20, "write": write, "lower": cert.lower_bound, "upper": cert.upper_bound}
 
 
 def run_stage(args_list) -> dict:
@@ -81,11 +83,9 @@ def run_stage(args_list) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def stage_verify(cert_path: str, data: str | None) -> dict:
+def stage_verify(cert_path: str) -> dict:
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "certqnn.cli", "verify", cert_path, "--json"]
-    if data:
-        cmd += ["--data", data, "--no-standardize"]
     # /usr/bin/time -v reports the child's peak RSS
     proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": ROOT})
@@ -102,17 +102,18 @@ def main(argv=None) -> int:
     ap.add_argument("data")
     ap.add_argument("--width", type=int, default=2)
     ap.add_argument("--out-dir", default=".")
-    ap.add_argument("--no-embed", action="store_true", help="certificate without X, y (verify gets --data)")
+    ap.add_argument("--write", choices=("auto", "embed", "file", "legacy"), default="auto",
+                    help="where the certificate's X, y go (Certificate.write's data=; legacy: write(path))")
     ap.add_argument("--stage", choices=("certify",), default=None, help=argparse.SUPPRESS)
     ap.add_argument("--cert", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.stage == "certify":
-        print(json.dumps(stage_certify(args.data, args.cert, args.width, not args.no_embed)))
+        print(json.dumps(stage_certify(args.data, args.cert, args.width, args.write)))
         return 0
-    cert_path = os.path.join(args.out_dir, os.path.basename(args.data) + ".cert.json")
-    extra = ["--no-embed"] if args.no_embed else []
-    row = run_stage([args.data, "--stage", "certify", "--cert", cert_path, "--width", str(args.width), *extra])
-    row.update(stage_verify(cert_path, args.data if args.no_embed else None))
+    cert_path = os.path.join(args.out_dir, os.path.basename(args.data) + f".{args.write}.json")
+    row = run_stage([args.data, "--stage", "certify", "--cert", cert_path, "--width", str(args.width),
+                     "--write", args.write])
+    row.update(stage_verify(cert_path))
     print(json.dumps(row, indent=1))
     return 0
 

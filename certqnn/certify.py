@@ -59,7 +59,6 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     if net is None:
         raise SolverError(f"backend {result.backend} returned no network")
     U, alpha = net.U, net.alpha
-    Xb = problem.binary_design()
     act, loss, y = problem.activation, problem.loss, problem.y
     ub = objective_upper_bound(loss, problem.X, y, act, U, alpha, problem.beta)
     ub = up(ub * (1 + UPPER_BOUND_SLACK))
@@ -67,7 +66,7 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     if w is None:
         w = loss.gradient(net.predict(problem.X, act), y)
     w = np.asarray(w, float)
-    Q, E = q_matrix_with_error(Xb, act, w)
+    Q, E = q_matrix_with_error(problem.X, act, w, levels=problem.levels)   # expanded block by block
     p = problem.binary_dim
     dual = result.dual
     has_z = dual is not None and dual.z_plus is not None and dual.z_minus is not None

@@ -371,3 +371,16 @@ def test_cli_solves_and_verifies_a_directory(tmp_path, monkeypatch):
     (tmp_path / "dir2").mkdir()
     np.save(tmp_path / "dir2" / "X.npy", X)
     assert main(["solve", "dir2", "--backend", "enumeration"]) == 2          # no y.npy
+
+
+@pytest.mark.parametrize("levels", ["ternary", "kbit:3", [-0.3, 0.3]])
+def test_q_error_bound_expands_blocks_like_the_full_design(levels):
+    """levels=: raw X expanded block by block gives the same (Q_hat, E) as the full binary design."""
+    rng = np.random.default_rng(4)
+    X, w = rng.normal(size=(50, 3)), rng.normal(size=50)
+    lv = Levels.parse(levels)
+    act = Polynomial(1.0, 0.5, 0.25)
+    Q1, E1 = q_matrix_with_error(lv.expand(X), act, w, block_rows=16)
+    Q2, E2 = q_matrix_with_error(X, act, w, block_rows=16, levels=lv)
+    np.testing.assert_array_equal(Q1, Q2)
+    np.testing.assert_array_equal(E1, E2)

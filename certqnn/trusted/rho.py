@@ -22,11 +22,17 @@ from .psd import is_psd_rigorous
 ROW_BLOCK = 4096      # rows per block: the extra memory is a few block x p arrays, not n x p
 
 
-def q_matrix_with_error(Xb: np.ndarray, act: Polynomial, w: np.ndarray, block_rows: int = ROW_BLOCK):
+def q_matrix_with_error(Xb: np.ndarray, act: Polynomial, w: np.ndarray, block_rows: int = ROW_BLOCK,
+                        levels=None):
     """(Q_hat, E) with |Q_hat - Q(w)| <= E elementwise; Q(w) = sum_i w_i M(x_i), shape (p+1, p+1).
     Xb (n, p) binary design, w (n,). Summed over blocks of block_rows rows: every entry is still
-    one n-term sum (in another order), which the gamma(n + .) bounds cover whatever the order."""
-    n, p = Xb.shape
+    one n-term sum (in another order), which the gamma(n + .) bounds cover whatever the order.
+
+    levels: a certqnn.quantization.Levels; then Xb is the raw X (n, d) and each block is expanded
+    to the binary design (p = d * bits) on the fly, entry for entry the same floats as
+    problem.binary_design(), without holding the n x p design."""
+    n = Xb.shape[0]
+    p = Xb.shape[1] * (levels.n_bits if levels is not None else 1)
     w = np.asarray(w, float)
     G = np.zeros((p, p))
     Ga = np.zeros((p, p))
@@ -34,6 +40,8 @@ def q_matrix_with_error(Xb: np.ndarray, act: Polynomial, w: np.ndarray, block_ro
     va = np.zeros(p)
     for lo in range(0, n, block_rows):
         B = np.asarray(Xb[lo:lo + block_rows], float)
+        if levels is not None:
+            B = levels.expand(B)
         wb = w[lo:lo + block_rows]
         Ba = np.abs(B)
         wa = np.abs(wb)

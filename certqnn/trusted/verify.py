@@ -121,8 +121,7 @@ def _verify(certificate, data=None) -> Verdict:
         if w.shape != (problem.n,) or not np.all(np.isfinite(w)):
             v.add("dual_w", False, f"w must be a finite vector of length n = {problem.n}")
             return v
-        Xb = problem.binary_design()
-        Q, E = q_matrix_with_error(Xb, problem.activation, w)
+        Q, E = q_matrix_with_error(problem.X, problem.activation, w, levels=problem.levels)
         if cert.rho_certified_by == "shor":
             if cert.z_plus is not None and cert.z_minus is not None:
                 rho_bar, why = shor_rho_bound(Q, E, cert.z_plus, cert.z_minus, cert.cuts_plus, cert.mu_plus,
