@@ -1,10 +1,12 @@
 """Peak memory and time of certify, writing the certificate and `certqnn verify` at scale.
 
     python benchmarks/scale_memory.py DATA.npz [--width 2] [--out-dir DIR] [--write auto|embed|file]
+                                      [--loss squared|logistic|hinge|...]
 
 DATA: an .npz with X (n, d) and y (n,) (benchmarks/make_big.py writes one). The problem is binary
-weights, sigma(t) = t^2, squared loss, beta = 1; the Result given to certify() is a small random
-network (--width neurons, alpha = 0.01) and the dual point w = f(X) - y (the loss gradient) with
+weights, sigma(t) = t^2, --loss (default squared; a classification loss uses the labels
+sign(y - median y)), beta = 1; the Result given to certify() is a small random network (--width
+neurons, alpha = 0.01) and the dual point w = the loss gradient at f(X) with
 z+ = z- = lambda_max(+-Q(w)) 1 (computed beforehand, blockwise). Each stage runs in its own
 process and reports its own peak RSS (ru_maxrss, which includes the ~60 MB of the interpreter and
 numpy) and wall-clock seconds:
@@ -36,8 +38,9 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def stage_certify(data: str, cert_path: str, width: int, write: str) -> dict:
+def stage_certify(data: str, cert_path: str, width: int, write: str, loss: str = "squared") -> dict:
     from certqnn import QNNProblem, certify
+    from certqnn.losses import get_loss
     from certqnn.lifting import q_matrix
     from certqnn.network import QuantizedNetwork
     from certqnn.progress import set_enabled
@@ -49,11 +52,13 @@ def stage_certify(data: str, cert_path: str, width: int, write: str) -> dict:
     rng = np.random.default_rng(0)
     U = np.where(rng.random((X.shape[1], width)) < 0.5, -1.0, 1.0)
     alpha = np.full(width, 0.01)
+    if get_loss(loss).classification:
+        y = np.where(y >= np.median(y), 1.0, -1.0)
     t0 = time.perf_counter()
-    problem = QNNProblem(X, y)
+    problem = QNNProblem(X, y, loss=loss)
     del X
     net = QuantizedNetwork(U, alpha)
-    w = net.predict(problem.X, problem.activation) - problem.y
+    w = problem.loss.gradient(net.predict(problem.X, problem.activation), problem.y)
     # z from the spectrum of Q(w), formed block by block (outside the measured certify call)
     Q = np.zeros((problem.d + 1, problem.d + 1))
     for lo in range(0, problem.n, 4096):
@@ -70,7 +75,7 @@ def stage_certify(data: str, cert_path: str, width: int, write: str) -> dict:
     t0 = time.perf_counter()
     cert.write(cert_path, data=write) if write != "legacy" else cert.write(cert_path)
     t_write = time.perf_counter() - t0
-    return {"n": problem.n, "d": problem.d, "width": width, "setup_s": t_setup, "setup_peak_mb": rss_setup,
+    return {"n": problem.n, "d": problem.d, "width": width, "loss": loss, "setup_s": t_setup, "setup_peak_mb": rss_setup,
             "certify_s": t_cert, "certify_peak_mb": rss_cert, "write_s": t_write, "write_peak_mb": peak_mb(),
             "file_mb": os.path.getsize(cert_path) / 2 ** 20, "write": write, "lower": cert.lower_bound, "upper": cert.upper_bound}
 
@@ -104,15 +109,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default=".")
     ap.add_argument("--write", choices=("auto", "embed", "file", "legacy"), default="auto",
                     help="where the certificate's X, y go (Certificate.write's data=; legacy: write(path))")
+    ap.add_argument("--loss", default="squared")
     ap.add_argument("--stage", choices=("certify",), default=None, help=argparse.SUPPRESS)
     ap.add_argument("--cert", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.stage == "certify":
-        print(json.dumps(stage_certify(args.data, args.cert, args.width, args.write)))
+        print(json.dumps(stage_certify(args.data, args.cert, args.width, args.write, args.loss)))
         return 0
-    cert_path = os.path.join(args.out_dir, os.path.basename(args.data) + f".{args.write}.json")
+    cert_path = os.path.join(args.out_dir, os.path.basename(args.data) + f".{args.write}.{args.loss}.json")
     row = run_stage([args.data, "--stage", "certify", "--cert", cert_path, "--width", str(args.width),
-                     "--write", args.write])
+                     "--write", args.write, "--loss", args.loss])
     row.update(stage_verify(cert_path))
     print(json.dumps(row, indent=1))
     return 0
