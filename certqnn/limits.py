@@ -19,6 +19,8 @@ EXACT_OBJECTIVE_MAX_WORK = 20_000_000  # verify recomputes J exactly (rationals)
 
 # -- relaxations and column generation -------------------------------------------------------
 SDP_MAX_BLOCK = 400                # (p+1) x (p+1) PSD blocks; beyond this dense interior solves take hours
+SDP_CONIC_MAX_ENTRIES = 20_000_000 # sdp engine "auto": scs while its conic data n * (p+2)(p+1)/2 stays below
+                                   # this (~0.5 GB with the solver's copies); the matrix-free fo engine beyond
 COLGEN_MAX_DIM = 64                # column generation: exact pricing by branch and bound up to here
 REFIT_MAX_ATOMS = 256              # a final Lasso refit screens candidate atoms down to this many
 

@@ -37,9 +37,13 @@ class SdpBackend(Backend):
 
     @dataclass(frozen=True, kw_only=True)
     class Options(Options):
-        engine: str = option("scs", "SDP engine: scs | picos | picos:SOLVER")
-        eps: float | None = option(None, "engine tolerance (default: scs 1e-6, picos 1e-7)", parse=float)
-        max_iters: int | None = option(None, "engine iteration limit (default: scs 100000, picos 500)", parse=int)
+        engine: str = option("auto", "SDP engine: auto (scs while its conic data fits in memory, else fo) | scs | "
+                                     "picos | picos:SOLVER | fo (matrix-free, quadratic loss) | fo:mpi (fo with "
+                                     "rows split over the ranks of mpiexec)")
+        eps: float | None = option(None, "engine tolerance (default: scs 1e-6, picos 1e-7, fo 1e-4 = the proven "
+                                         "relative gap of the SDP solve)", parse=float)
+        max_iters: int | None = option(None, "engine iteration limit (default: scs 100000, picos 500, fo 1000)",
+                                       parse=int)
         verbose: bool = option(False, "print the engine's log", cli=False)
         linear_solver: str = option("auto", "scs: linear system solver (auto | qdldl | ...)", cli=False)
         form: str = option("auto", "scs: conic formulation", choices=("auto", "gram", "residual"), flag="--sdp-form")
@@ -92,7 +96,8 @@ class SdpBackend(Backend):
         if not ok:
             raise UnsupportedProblemError(reason)
         o = options
-        eng = make_engine(o.engine)
+        engine_spec, engine_choice = self._resolve_engine(problem, o)
+        eng = make_engine(engine_spec)
         start = time.perf_counter()
         deadline = None if o.time_limit is None else start + o.time_limit
         Xb = problem.binary_design()
@@ -118,8 +123,11 @@ class SdpBackend(Backend):
             engine_kw["max_iters"] = o.max_iters
         if eng.name == "scs":
             engine_kw.update(linear_solver=o.linear_solver, form=o.form)
-        with working(f"sdp: {eng.name} solving the Shor relaxation (PSD blocks {Xb.shape[1] + 1})"):
-            sdp = eng.solve(Xb, target, beta / kappa, act, **engine_kw)
+        if eng.name == "fo":
+            sdp = self._solve_fo(eng, Xb, target, beta / kappa, act, engine_kw)
+        else:
+            with working(f"sdp: {eng.name} solving the Shor relaxation (PSD blocks {Xb.shape[1] + 1})"):
+                sdp = eng.solve(Xb, target, beta / kappa, act, **engine_kw)
         report = {}
         cuts_on_plus = cuts_on_minus = NO_CUTS
         if o.cuts == "triangle":
@@ -128,10 +136,16 @@ class SdpBackend(Backend):
         solve_seconds = time.perf_counter() - start
         yhat = apply_lifted(Xb, act, sdp.Z_plus - sdp.Z_minus)
         # at kinks of hinge/absolute the link-row multiplier picks the subgradient (loss_models.dual_point)
-        w = dual_point(loss, yhat, y, None if model is None else sdp.details.get("w_link"))
-        Q = q_matrix(Xb, act, w)
-        z_plus = dual_diagonal(Q, sdp.S_minus_diag, +1.0)
-        z_minus = dual_diagonal(Q, sdp.S_plus_diag, -1.0)
+        if "dual_w" in sdp.details:
+            # a first-order engine returns its best dual point itself (w of the rescaled problem is
+            # the gradient of kappa/2 |v - t|^2 divided by kappa) with the z's of its inner solves
+            w = kappa * np.asarray(sdp.details["dual_w"], float)
+            z_plus, z_minus = kappa * sdp.details["z_plus"], kappa * sdp.details["z_minus"]
+        else:
+            w = dual_point(loss, yhat, y, None if model is None else sdp.details.get("w_link"))
+            Q = q_matrix(Xb, act, w)
+            z_plus = dual_diagonal(Q, sdp.S_minus_diag, +1.0)
+            z_minus = dual_diagonal(Q, sdp.S_plus_diag, -1.0)
         sdp_value = loss.value(yhat, y) + beta * (sdp.Z_plus[-1, -1] + sdp.Z_minus[-1, -1])
         support = None
         network = QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0))
@@ -150,8 +164,15 @@ class SdpBackend(Backend):
                 report["rounding"] = f"skipped: {exc}"
         timed_out = deadline is not None and time.perf_counter() > deadline
         d = sdp.details
-        report.update({"engine": eng.name + (f":{d['picos_solver']}" if "picos_solver" in d else ""),
+        report.update({"engine": engine_spec + (f":{d['picos_solver']}" if "picos_solver" in d else ""),
                        "solver_status": d.get("solver_status"), "cone_model": model_name})
+        if engine_choice:
+            report["engine_choice"] = engine_choice
+        if eng.name == "fo":
+            report.update(fo_passes=d["passes"], fo_iterations=d["iterations"], fo_ranks=d["ranks"],
+                          fo_pass_seconds=d["pass_seconds"],
+                          fo_time_in_passes=d["solve_seconds"] / max(d["pass_seconds"], 1e-12),
+                          fo_sdp_upper=kappa * d["primal_upper"] + c0)
         timings = {"sdp": solve_seconds}
         if eng.name == "scs":
             report["scs_form"] = d.get("form")
@@ -169,6 +190,36 @@ class SdpBackend(Backend):
                         "solver_objective": sdp.solver_objective},
             iterations=sdp.iterations, seconds=time.perf_counter() - start,
             rho_method="shor", support=support, report=report, timings=timings, time_limit_hit=timed_out)
+
+    @staticmethod
+    def _resolve_engine(problem: QNNProblem, o) -> tuple[str, str | None]:
+        """The engine to run and, for engine "auto", why (None when the user named it)."""
+        if o.engine.lower() != "auto":
+            return o.engine.lower(), None
+        n, D = problem.n, problem.binary_dim + 1
+        entries = n * D * (D + 1) // 2
+        quadratic = problem.loss.quadratic(problem.y) is not None
+        if entries <= limits.SDP_CONIC_MAX_ENTRIES or not quadratic or o.cuts != "none":
+            return "scs", f"scs: conic data n*D(D+1)/2 = {entries:.3g} entries"
+        for name, default in (("linear_solver", "auto"), ("form", "auto")):
+            if getattr(o, name) != default:
+                raise InvalidProblemError(name, f"applies to the scs engine, but engine auto chose fo for this size "
+                                                f"({entries:.3g} conic entries); drop it or pass --engine scs")
+        return "fo", (f"fo: the conic data n*D(D+1)/2 = {entries:.3g} entries exceeds "
+                      f"{limits.SDP_CONIC_MAX_ENTRIES:.3g} (limits.SDP_CONIC_MAX_ENTRIES)")
+
+    @staticmethod
+    def _solve_fo(eng, Xb, target, beta, act, engine_kw):
+        """The fo engine with a progress bar over its iteration budget (bound and SDP gap shown)."""
+        from ..progress import progress
+
+        total = engine_kw.get("max_iters", 1000)
+        with progress(total=total, desc="sdp: fo", unit="it") as bar:
+            def report(it, lower, upper, passes):
+                bar.n = it
+                bar.set_postfix_str(f"bound {lower:.6g}, sdp gap {(upper - lower) / max(abs(upper), 1e-12):.1e}, "
+                                    f"{passes} passes", refresh=True)
+            return eng.solve(Xb, target, beta, act, progress=report, **engine_kw)
 
     @staticmethod
     def _separate(eng, sdp, Xb, target, beta, act, o, engine_kw, deadline, kappa, c0):

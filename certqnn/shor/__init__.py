@@ -11,31 +11,49 @@ exponential cones (so not logistic); engine.models(model) says which.
 Engines and the options each accepts (anything else is an error naming it):
   scs            eps, max_iters, time_limit, verbose, linear_solver, form, cuts
   picos[:SOLVER] eps, max_iters, time_limit, verbose
+  fo, fo:mpi     eps, max_iters, time_limit, verbose   (matrix-free, quadratic loss; fo_engine.py)
+  auto           scs when its conic data fits limits.SDP_CONIC_MAX_ENTRIES, fo otherwise
 """
 from __future__ import annotations
 
 from ..errors import BackendUnavailableError, InvalidProblemError
+from .fo_engine import FoEngine
 from .picos_engine import PicosEngine
 from .scs_engine import ScsEngine
 from .solution import ShorSolution, dual_diagonal  # noqa: F401
 
 ENGINE_OPTIONS = {"scs": ("eps", "max_iters", "time_limit", "verbose", "linear_solver", "form", "cuts"),
-                  "picos": ("eps", "max_iters", "time_limit", "verbose")}
+                  "picos": ("eps", "max_iters", "time_limit", "verbose"),
+                  "fo": ("eps", "max_iters", "time_limit", "verbose")}
+# "auto" resolves to scs or fo at run time; until then it accepts what scs accepts
+ENGINE_OPTIONS["auto"] = ENGINE_OPTIONS["scs"]
+ENGINES = "auto, scs, picos, picos:SOLVER, fo or fo:mpi"
 
 
 def engine_family(engine: str) -> str:
-    """'scs' | 'picos' for an engine spec; InvalidProblemError naming the field otherwise."""
+    """'auto' | 'scs' | 'picos' | 'fo' for an engine spec; InvalidProblemError naming the field otherwise."""
     name = (engine or "scs").lower()
-    if name == "scs":
-        return "scs"
+    if name in ("auto", "scs", "fo"):
+        return name
+    if name == "fo:mpi":
+        return "fo"
     if name == "picos" or name.startswith("picos:"):
         return "picos"
-    raise InvalidProblemError("engine", f"unknown SDP engine {engine!r}; use scs, picos or picos:SOLVER")
+    raise InvalidProblemError("engine", f"unknown SDP engine {engine!r}; use {ENGINES}")
 
 
 def make_engine(engine: str):
-    """An engine object for 'scs' | 'picos' | 'picos:SOLVER'."""
+    """An engine object for 'scs' | 'picos' | 'picos:SOLVER' | 'fo' | 'fo:mpi' ('auto' is resolved
+    by the caller, which knows the problem's size)."""
     engine = (engine or "scs").lower()
+    if engine == "fo":
+        return FoEngine()
+    if engine == "fo:mpi":
+        try:
+            from mpi4py import MPI
+        except ImportError:
+            raise BackendUnavailableError("engine 'fo:mpi' needs mpi4py: pip install 'certqnn[mpi]'") from None
+        return FoEngine(comm=MPI.COMM_WORLD)
     if engine == "scs":
         if not ScsEngine.available():
             raise BackendUnavailableError("engine 'scs' needs the scs package: pip install 'certqnn[scs]'")
@@ -45,4 +63,4 @@ def make_engine(engine: str):
         if not PicosEngine.available():
             raise BackendUnavailableError("engine 'picos' needs picos and cvxopt: pip install picos cvxopt")
         return PicosEngine(solver)
-    raise InvalidProblemError("engine", f"unknown SDP engine {engine!r}; use scs, picos or picos:SOLVER")
+    raise InvalidProblemError("engine", f"unknown SDP engine {engine!r}; use {ENGINES}")

@@ -1,0 +1,273 @@
+"""Engine `fo`: the Shor bound without the conic data (docs/math.md §12).
+
+It solves the dual of the Shor SDP for the quadratic loss 1/2 |v - t|^2 (after the backend's
+rescaling),
+
+    max_{w, z+, z-}  -t^T w - 1/2 |w|^2   s.t.  Diag(z+) - Q(w) >= 0,  Diag(z-) + Q(w) >= 0,
+                                                1^T z+ = 1^T z- = beta,
+
+by the alternating direction method of multipliers on the (w, z) / slack split (the "boundary
+point" method), with the multipliers X+, X- (the primal matrices: Z+ = X-, Z- = X+):
+
+  1. (w, z) step: a quadratic problem. Its optimality conditions give w = -t + A(V) with V the
+     solution of (mu I + 2 T A^*A T) V = 2 T Q(t) - T(R+ - R-) on range(T), where
+     T(M) = offdiag(M) + tr(M)/D I; solved by conjugate gradients, each product two passes over
+     the data (A(V), then Q(.)), warm-started from the last V.
+  2. slack step: S = projection of Diag(z) -+ Q(w) - mu X onto the PSD cone (D x D eigensolve).
+  3. multiplier step: X = (S - (Diag(z) -+ Q(w) - mu X)) / mu  (PSD by construction).
+  mu is adapted so that the primal and dual residuals stay balanced.
+
+Memory is O(n + D^2) besides the data; the data is read only through the two passes
+Q(w) = sum_i w_i M(x_i) and A(V)_i = <M(x_i), V> (certqnn.rows.RowSource, block by block, or
+summed over MPI ranks that each hold a block of rows).
+
+Never trust this solver: every few iterations the current w is turned into a bound by the scaling
+lemma (docs/math.md §4) with rho_bar from the inner elliptope problem solved to high accuracy
+(certqnn.shor.elliptope); the best such (w, z+, z-) is returned and certify() re-proves it
+rigorously. The primal matrices, rescaled to satisfy diag(Z) = t 1 exactly, give a feasible point
+whose objective bounds the SDP value from above, so the run reports a proven SDP gap and stops
+when it is below eps (or at max_iters, or at the caller's wall-clock limit).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..result import Status
+from .elliptope import elliptope_bound
+from .solution import ShorSolution
+
+
+def offdiag_trace(M: np.ndarray) -> np.ndarray:
+    """T(M) = offdiag(M) + (tr M / D) I: the orthogonal projection onto matrices whose diagonal is
+    a multiple of the identity (the diagonals that Z+ - Z- can have)."""
+    out = np.array(M, float)
+    out[np.diag_indices_from(out)] = np.trace(M) / M.shape[0]
+    return out
+
+
+def psd_parts(N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Pi+(N), Pi+(N) - N): the projection onto the PSD cone and minus the negative part."""
+    lam, U = np.linalg.eigh(0.5 * (N + N.T))
+    pos = (U * np.maximum(lam, 0.0)) @ U.T
+    return pos, pos - N
+
+
+def feasible_primal(Xm: np.ndarray) -> np.ndarray:
+    """A point of {Z >= 0, Z_kk = Z_DD} near the PSD matrix Xm: Diag(s) Xm Diag(s) with
+    s_k = sqrt(t / Xm_kk), t = the largest diagonal entry (a congruence keeps Z PSD)."""
+    d = np.clip(np.diag(Xm), 0.0, None)
+    t = float(d.max()) if d.size else 0.0
+    if t <= 0.0:
+        return np.zeros_like(Xm)
+    s = np.sqrt(t / np.maximum(d, t * 1e-300))
+    s[d <= 0.0] = 0.0
+    Z = (Xm * s).T * s
+    Z[np.diag_indices_from(Z)] = t
+    return Z
+
+
+class LocalRows:
+    """The two passes over rows held by this process (certqnn.rows.RowSource) and the reductions
+    a single process needs (none). `n` is the number of local rows."""
+
+    def __init__(self, source):
+        self.source = source
+        self.n = source.n
+        self.passes = 0
+
+    def q(self, w_local):
+        self.passes += 1
+        return self.source.q_matrix(w_local)
+
+    def a(self, V):
+        self.passes += 1
+        return self.source.apply_lifted(V)
+
+    def dot(self, u, v) -> float:
+        return float(u @ v)
+
+    def gather(self, v):
+        return v
+
+    def agree(self, value):
+        return value
+
+
+class MpiRows(LocalRows):
+    """Rows [lo, hi) of this MPI rank; Q(w) and inner products are summed over the ranks by
+    Allreduce, so every rank holds the same D x D iterates (the small side is replicated)."""
+
+    def __init__(self, source, comm):
+        super().__init__(source)
+        self.comm = comm
+
+    def q(self, w_local):
+        from mpi4py import MPI
+
+        part = super().q(w_local)
+        total = np.empty_like(part)
+        self.comm.Allreduce(part, total, op=MPI.SUM)
+        return total
+
+    def dot(self, u, v) -> float:
+        return float(self.comm.allreduce(float(u @ v)))
+
+    def gather(self, v):
+        parts = self.comm.allgather(np.asarray(v, float))
+        return np.concatenate(parts)
+
+    def agree(self, value):
+        """Rank 0's value on every rank (wall-clock decisions must be taken together)."""
+        return self.comm.bcast(value, root=0)
+
+
+def _cg(apply, rhs, x0, reduction, max_iters):
+    """Conjugate gradients on a symmetric positive definite operator (matrices under the Frobenius
+    inner product), stopped when the residual has shrunk by `reduction` or after max_iters."""
+    x = x0.copy()
+    r = rhs - apply(x)
+    p = r.copy()
+    rr = float(np.vdot(r, r))
+    target = reduction ** 2 * rr
+    k = 0
+    while k < max_iters and rr > target and rr > 0:
+        Ap = apply(p)
+        step = rr / float(np.vdot(p, Ap))
+        x += step * p
+        r -= step * Ap
+        rr_new = float(np.vdot(r, r))
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+        k += 1
+    return x, k
+
+
+class FoEngine:
+    """Matrix-free Shor engine (quadratic loss only). See the module docstring."""
+
+    name = "fo"
+    CHECK_EVERY = 10        # iterations between two bound evaluations (each one inner elliptope solve)
+    CG_REDUCTION = 0.1      # each (w, z) step shrinks the CG residual tenfold (warm start does the rest)
+    CG_MAX_ITERS = 200
+
+    def __init__(self, comm=None):
+        self.comm = comm
+
+    @staticmethod
+    def available() -> bool:
+        return True
+
+    def models(self, model) -> bool:
+        return model is None
+
+    def solve(self, Xb, y, beta, act, eps=1e-4, max_iters=1000, time_limit=None, verbose=False,
+              model=None, progress=None) -> ShorSolution:
+        """Xb (n, p) binary design (or a certqnn.rows.RowSource), y (n,) target t, beta > 0.
+        eps: stop when (feasible primal value - best bound) <= eps * |primal value|.
+        max_iters: ADMM iterations (the work budget). Returns a ShorSolution whose details carry
+        the best dual point: "dual_w" (n,), "z_plus", "z_minus" (D,), and the run's facts."""
+        from ..rows import RowSource
+
+        if model is not None:
+            raise ValueError("the fo engine models the quadratic loss only")
+        start = time.perf_counter()
+        source = Xb if isinstance(Xb, RowSource) else RowSource.from_array(np.asarray(Xb, float), activation=act)
+        y_all = np.asarray(y, float)
+        if self.comm is not None:
+            source = source.shard(self.comm.Get_rank(), self.comm.Get_size())
+            rows = MpiRows(source, self.comm)
+            y_loc = y_all[source.lo:source.hi]
+        else:
+            rows = LocalRows(source)
+            y_loc = y_all
+        D = source.p + 1
+        t_pass = time.perf_counter()
+        Qy = rows.q(y_loc)
+        pass_seconds = time.perf_counter() - t_pass
+
+        Xp = np.zeros((D, D)); Xm = np.zeros((D, D))
+        Sp = np.zeros((D, D)); Sm = np.zeros((D, D))
+        V = np.zeros((D, D))
+        mu = 1.0
+        best = {"lb": -math.inf}
+        upper = math.inf
+        z_warm = [None, None]
+        history = []
+        status = Status.FEASIBLE   # stopped by the work budget: a valid bound, gap above eps
+        it = 0
+
+        def dual_value(w_loc, Qw):
+            """The scaling lemma's bound for w with rho_bar from the inner problem (float estimate;
+            certify() proves it) and the z's that certify it."""
+            zp, _ = elliptope_bound(Qw, z0=z_warm[0])
+            zm, _ = elliptope_bound(-Qw, z0=z_warm[1])
+            z_warm[0], z_warm[1] = zp, zm
+            rho = max(zp.sum(), zm.sum(), 0.0)
+            yw, ww = rows.dot(y_loc, w_loc), rows.dot(w_loc, w_loc)
+            s_max = 1.0 if rho <= beta else beta / rho
+            s = min(max(-yw / ww, 0.0), s_max) if ww > 0 else 0.0
+            return -s * yw - 0.5 * s * s * ww, zp, zm
+
+        def operator(M):
+            return mu * M + 2.0 * offdiag_trace(rows.q(rows.a(M)))
+
+        for it in range(1, int(max_iters) + 1):
+            Rp = Sp + mu * Xp
+            Rm = Sm + mu * Xm
+            rhs = 2.0 * offdiag_trace(Qy) - offdiag_trace(Rp - Rm)
+            V, _ = _cg(operator, rhs, V, self.CG_REDUCTION, self.CG_MAX_ITERS)
+            w_loc = -y_loc + rows.a(V)
+            Qw = rows.q(w_loc)
+            zp = np.diag(Qw + Rp) + (beta - np.trace(Qw + Rp)) / D
+            zm = np.diag(Rm - Qw) + (beta - np.trace(Rm - Qw)) / D
+            Np = np.diag(zp) - Qw - mu * Xp
+            Nm = np.diag(zm) + Qw - mu * Xm
+            Sp, negp = psd_parts(Np)
+            Sm, negm = psd_parts(Nm)
+            # dual residual: the constraint Diag(z) -+ Q(w) = S before the multiplier step
+            dres = (np.linalg.norm(Np + mu * Xp - Sp) + np.linalg.norm(Nm + mu * Xm - Sm)) / (1.0 + np.linalg.norm(Qw))
+            Xp, Xm = negp / mu, negm / mu
+            # primal residual: diag(Z) = t 1 and the link w = A(Z+ - Z-) - t (one pass)
+            link = rows.a(Xm - Xp) - y_loc - w_loc
+            pres = ((np.linalg.norm(np.diag(Xp) - Xp[-1, -1]) + np.linalg.norm(np.diag(Xm) - Xm[-1, -1])
+                     + math.sqrt(rows.dot(link, link) / D))
+                    / (1.0 + np.linalg.norm(Xp) + np.linalg.norm(Xm)))
+            if it % 5 == 0:
+                if pres > 3.0 * dres:
+                    mu *= 2.0
+                elif dres > 3.0 * pres:
+                    mu *= 0.5
+            last = it == int(max_iters)
+            if it % self.CHECK_EVERY == 0 or last:
+                lb, zp_c, zm_c = dual_value(w_loc, Qw)
+                if lb > best["lb"]:
+                    best = {"lb": lb, "w": w_loc.copy(), "z_plus": zp_c, "z_minus": zm_c, "iteration": it}
+                Zplus, Zminus = feasible_primal(Xm), feasible_primal(Xp)
+                r = rows.a(Zplus - Zminus) - y_loc
+                upper = min(upper, 0.5 * rows.dot(r, r) + beta * (Zplus[-1, -1] + Zminus[-1, -1]))
+                gap = (upper - best["lb"]) / max(abs(upper), 1e-12)
+                history.append({"iteration": it, "passes": rows.passes, "lower": best["lb"], "upper": upper,
+                                "mu": mu, "seconds": time.perf_counter() - start})
+                if progress is not None:
+                    progress(it, best["lb"], upper, rows.passes)
+                if verbose:
+                    print(f"fo {it:5d}  passes {rows.passes:6d}  lower {best['lb']:.10g}  upper {upper:.10g}  "
+                          f"gap {gap:.2e}  mu {mu:.2e}", flush=True)
+                if gap <= eps:
+                    status = Status.OPTIMAL
+                    break
+                if time_limit is not None and rows.agree(time.perf_counter() - start > time_limit):
+                    status = Status.TIME_LIMIT
+                    break
+        w_full = rows.gather(best["w"])
+        details = {"dual_w": w_full, "z_plus": best["z_plus"], "z_minus": best["z_minus"],
+                   "passes": rows.passes, "pass_seconds": pass_seconds, "iterations": it, "mu": mu,
+                   "primal_upper": upper, "best_iteration": best["iteration"], "history": history,
+                   "solver_status": status.value, "ranks": 1 if self.comm is None else self.comm.Get_size(),
+                   "solve_seconds": time.perf_counter() - start}
+        return ShorSolution(Z_plus=feasible_primal(Xm), Z_minus=feasible_primal(Xp), S_plus_diag=None,
+                            S_minus_diag=None, status=status, iterations=it, solver_objective=best["lb"],
+                            details=details)

@@ -1,0 +1,153 @@
+"""The matrix-free Shor engine `fo` (certqnn/shor/fo_engine.py) and its inner elliptope solver."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from certqnn import QNNProblem, certify, solve
+from certqnn.activations import Polynomial
+from certqnn.errors import InvalidProblemError, UnsupportedProblemError
+from certqnn.shor import make_engine
+from certqnn.shor.elliptope import elliptope_bound
+from certqnn.shor.fo_engine import FoEngine, feasible_primal, offdiag_trace
+from certqnn.testing import brute_force_optimum, make_problem, problems
+
+
+def _sign_vectors(D):
+    return np.array(np.meshgrid(*[[-1.0, 1.0]] * D, indexing="ij")).reshape(D, -1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), D=st.integers(2, 9))
+def test_elliptope_bound_is_feasible_and_above_the_max_cut(seed, D):
+    rng = np.random.default_rng(seed)
+    B = rng.standard_normal((D, D))
+    Q = B + B.T
+    z, facts = elliptope_bound(Q)
+    np.linalg.cholesky(np.diag(z) - Q)              # strictly feasible: Diag(z) - Q > 0
+    U = _sign_vectors(D)
+    assert z.sum() >= np.max(np.einsum("ik,ij,jk->k", U, Q, U)) - 1e-9
+    assert facts["gap"] <= 1e-8 * max(abs(z.sum()), 1.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), D=st.integers(2, 30))
+def test_elliptope_bound_is_tight_on_rank_one_matrices(seed, D):
+    """For Q = v v^T the SDP value is (sum |v_i|)^2 (attained by Y = sign(v) sign(v)^T)."""
+    v = np.random.default_rng(seed).standard_normal(D)
+    z, _ = elliptope_bound(np.outer(v, v))
+    assert z.sum() == pytest.approx(np.abs(v).sum() ** 2, rel=1e-7)
+
+
+def test_feasible_primal_has_equal_diagonal_and_stays_psd():
+    rng = np.random.default_rng(3)
+    B = rng.standard_normal((6, 4))
+    Z = feasible_primal(B @ B.T)
+    assert np.allclose(np.diag(Z), Z[-1, -1])
+    assert np.linalg.eigvalsh(Z)[0] >= -1e-12
+    M = rng.standard_normal((5, 5))
+    T = offdiag_trace(M)
+    assert np.allclose(np.diag(T), np.trace(M) / 5) and np.allclose(T - np.diag(np.diag(T)), M - np.diag(np.diag(M)))
+
+
+@pytest.mark.parametrize("seed,act", [(0, (1.0, 0.0, 0.0)), (1, (1.0, 0.5, -0.2)), (2, (0.7, 0.0, 0.3))])
+def test_fo_matches_scs_and_proves_its_gap(seed, act):
+    """The fo bound agrees with SCS's Shor value to 1e-4 relative, never exceeds it by more than
+    SCS's own accuracy, and the feasible primal it reports lies above both."""
+    problem = make_problem(seed, 60, 6, activation=act, beta_fraction=0.3)
+    Xb, y, beta, a = problem.binary_design(), problem.y, problem.beta, problem.activation
+    fo = FoEngine().solve(Xb, y, beta, a, eps=1e-6, max_iters=3000)
+    scs = make_engine("scs").solve(Xb, y, beta, a, eps=1e-9, max_iters=200_000)
+    assert fo.status.value == "optimal"
+    assert fo.solver_objective == pytest.approx(scs.solver_objective, rel=1e-4)
+    assert fo.solver_objective <= scs.solver_objective * (1 + 1e-6) + 1e-9
+    assert fo.details["primal_upper"] >= scs.solver_objective * (1 - 1e-6) - 1e-9
+    assert fo.details["primal_upper"] - fo.solver_objective <= 1e-6 * abs(fo.details["primal_upper"]) + 1e-12
+
+
+@settings(max_examples=15, deadline=None)
+@given(problem=problems(max_n=20, max_d=5, max_binary_dim=6, targets=("planted", "noise")))
+def test_fo_certified_bound_is_below_the_exact_optimum(problem):
+    """Whatever the budget, the certified bound from the fo engine is <= p* (brute force)."""
+    result = solve(problem, "sdp", engine="fo", max_iters=30, rounding=False)
+    cert = certify(problem, result)
+    exact = brute_force_optimum(problem).value
+    assert cert.lower_bound <= exact * (1 + 1e-9) + 1e-9
+
+
+def test_cli_fo_certificate_verifies(tmp_path):
+    from certqnn.cli import main
+
+    out = tmp_path / "fo.json"
+    assert main(["solve", "synthetic:n=80,d=6,seed=2", "--backend", "sdp", "--engine", "fo", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["tightness"]["engine"] == "fo"
+    assert main(["verify", str(out)]) == 0
+
+
+def test_engine_auto_picks_fo_when_the_conic_data_is_too_big(monkeypatch):
+    from certqnn import limits
+
+    problem = make_problem(4, 50, 5, beta_fraction=0.3)
+    monkeypatch.setattr(limits, "SDP_CONIC_MAX_ENTRIES", 10)
+    result = solve(problem, "sdp", rounding=False, max_iters=50)
+    assert result.report["engine"] == "fo" and "exceeds" in result.report["engine_choice"]
+    with pytest.raises(InvalidProblemError, match="form"):
+        solve(problem, "sdp", rounding=False, form="gram")
+    monkeypatch.setattr(limits, "SDP_CONIC_MAX_ENTRIES", 10**9)
+    assert solve(problem, "sdp", rounding=False).report["engine"] == "scs"
+
+
+def test_fo_refuses_a_non_quadratic_loss_by_name():
+    problem = make_problem(5, 40, 4, target="labels", beta_fraction=0.3)
+    problem = QNNProblem(problem.X, problem.y, beta=problem.beta, loss="logistic")
+    with pytest.raises(UnsupportedProblemError, match="logistic"):
+        solve(problem, "sdp", engine="fo")
+
+
+def test_fo_is_deterministic():
+    problem = make_problem(6, 50, 5, beta_fraction=0.3)
+    a = solve(problem, "sdp", engine="fo", max_iters=40, rounding=False)
+    b = solve(problem, "sdp", engine="fo", max_iters=40, rounding=False)
+    assert np.array_equal(a.dual.w, b.dual.w) and np.array_equal(a.dual.z_plus, b.dual.z_plus)
+
+
+MPI_SCRIPT = r"""
+import json, numpy as np
+from mpi4py import MPI
+from certqnn.shor.fo_engine import FoEngine
+from certqnn.testing import make_problem
+p = make_problem(7, 90, 6, beta_fraction=0.3)
+sol = FoEngine(comm=MPI.COMM_WORLD).solve(p.binary_design(), p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
+if MPI.COMM_WORLD.Get_rank() == 0:
+    print(json.dumps({"lb": sol.solver_objective, "w": sol.details["dual_w"].tolist(), "ranks": sol.details["ranks"]}))
+"""
+
+
+def _mpiexec():
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return here if os.path.exists(here) else shutil.which("mpiexec")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="mpi4py is not installed (pip install 'certqnn[mpi]')")
+@pytest.mark.skipif(_mpiexec() is None, reason="no mpiexec found (the mpich wheel provides one next to python)")
+def test_fo_mpi_gives_the_single_process_bound(tmp_path):
+    script = tmp_path / "fo_mpi.py"
+    script.write_text(MPI_SCRIPT)
+    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=240, env={**os.environ, "CERTQNN_PROGRESS": "0"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    mpi = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][0])
+    assert mpi["ranks"] == 2
+    p = make_problem(7, 90, 6, beta_fraction=0.3)
+    one = FoEngine().solve(p.binary_design(), p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
+    assert mpi["lb"] == pytest.approx(one.solver_objective, rel=1e-9)
+    np.testing.assert_allclose(mpi["w"], one.details["dual_w"], rtol=1e-7, atol=1e-9)
