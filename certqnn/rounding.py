@@ -6,14 +6,17 @@ Every budget here is counted in work (samples, pricing rounds, local-search star
 fixes the network; the only wall-clock stop is a deadline derived from the user's time limit."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 import numpy as np
 
-from .column_generation import Budget, LocalSearchPricer, column_generation
-from .lasso import refit
+from scipy.linalg import solve_triangular
+
+from .column_generation import Budget, LocalSearchPricer, PricingState, RestrictedMaster, column_generation
+from .lasso import _line_search, refit
 from .lifting import neuron_outputs, q_matrix
 from .network import QuantizedNetwork
-from .pricing import one_flip_ascent, quadratic_value
+from .pricing import blas_single_thread, one_flip_ascent, quadratic_value
 from .problem import QNNProblem
 
 
@@ -40,16 +43,64 @@ def block_report(Zh: np.ndarray | None, t: float) -> dict:
     return {"t": float(t), "rank": rank, "sin_psd": bool(sin_min >= -1e-8), "sin_min_eig": sin_min}
 
 
-def grothendieck_samples(Zh: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k neurons u = v_{1:p} v_{p+1}, v = sign(g), g ~ N(0, Zh): shape (p, k) with +-1 entries.
-    E[u~ u~^T] = (2/pi) arcsin(Zh) (Grothendieck's identity)."""
+@dataclass(frozen=True)
+class LowRankFactor:
+    """A lifted block in factored form, Z = t V V^T: V (p+1, r) with unit-norm rows (so
+    Z_hat = V V^T has unit diagonal), t = Z[p, p] >= 0. A first-order (Burer-Monteiro) engine
+    returns blocks like this; a dense block becomes one through relaxation_factor."""
+
+    V: np.ndarray
+    t: float
+
+
+def relaxation_factor(Z) -> LowRankFactor | None:
+    """The one entry point for a relaxation block, dense or factored: Z (p+1, p+1) PSD, a
+    LowRankFactor, or any object with attributes V (p+1, r) and t. Returns the normalized factor
+    (rows of V rescaled to unit norm, columns of a dense block's zero eigenvalues dropped), or None
+    when the block is (near) zero."""
+    if hasattr(Z, "V") and hasattr(Z, "t"):
+        V = np.asarray(Z.V, float)
+        if V.ndim != 2 or not np.all(np.isfinite(V)):
+            raise ValueError(f"factor V must be a finite 2-D array, got shape {np.shape(Z.V)}")
+        t = float(Z.t)
+        norms = np.linalg.norm(V, axis=1)
+        if t <= 0 or norms.max(initial=0.0) <= 1e-12:
+            return None
+        # a row of norm 0 carries no direction: give it a fresh coordinate (independent sign)
+        V = np.hstack([V, (norms <= 1e-12)[:, None].astype(float)]) if np.any(norms <= 1e-12) else V
+        return LowRankFactor(V / np.linalg.norm(V, axis=1)[:, None], t)
+    Z = np.asarray(Z, float)
+    Zh = unit_diagonal(Z)
+    if Zh is None:
+        return None
+    return LowRankFactor(_factor_of(Zh), float(Z[-1, -1]))
+
+
+def _factor_of(Zh: np.ndarray) -> np.ndarray:
+    """V (p+1, r) with V V^T = Zh (unit diagonal, PSD), r = the numerical rank."""
     vals, vecs = np.linalg.eigh(Zh)
-    L = vecs * np.sqrt(np.clip(vals, 0, None))
-    G = L @ rng.standard_normal((Zh.shape[0], k))
-    V = np.where(G >= 0, 1.0, -1.0)
-    top = vecs[:, -1]
-    V = np.hstack([V, np.where(top >= 0, 1.0, -1.0)[:, None]])   # leading-eigenvector rounding
-    return V[:-1] * V[-1]
+    keep = vals > 1e-12 * max(float(vals[-1]), 1e-300)
+    V = vecs[:, keep] * np.sqrt(vals[keep])
+    return V / np.linalg.norm(V, axis=1)[:, None]
+
+
+def factor_samples(F: LowRankFactor, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k neurons u = v_{1:p} v_{p+1}, v = sign(V g), g ~ N(0, I_r), plus the rounding of the leading
+    singular vector of V: shape (p, k + 1), +-1 entries. E[u~ u~^T] = (2/pi) arcsin(V V^T)."""
+    V = F.V
+    G = V @ rng.standard_normal((V.shape[1], k))
+    S = np.where(G >= 0, 1.0, -1.0)
+    top = np.linalg.svd(V, full_matrices=False)[0][:, 0]
+    S = np.hstack([S, np.where(top >= 0, 1.0, -1.0)[:, None]])   # leading-eigenvector rounding
+    return S[:-1] * S[-1]
+
+
+def grothendieck_samples(Zh, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k neurons u = v_{1:p} v_{p+1}, v = sign(g), g ~ N(0, Zh): shape (p, k + 1) with +-1 entries
+    (the last column rounds the leading eigenvector). Zh: unit-diagonal (p+1, p+1), or a factor
+    (relaxation_factor). E[u~ u~^T] = (2/pi) arcsin(Zh) (Grothendieck's identity)."""
+    F = relaxation_factor(Zh) if hasattr(Zh, "V") else LowRankFactor(_factor_of(np.asarray(Zh, float)), 1.0)
+    return factor_samples(F, k, rng)
 
 
 def one_flip_search(Q: np.ndarray, S: np.ndarray, maximize: bool, max_sweeps: int = 1000) -> np.ndarray:
@@ -81,20 +132,184 @@ def screen(Q: np.ndarray, S: np.ndarray, keep: int) -> np.ndarray:
     return S[:, np.argsort(-score, kind="stable")[:keep]]
 
 
+# -- the fast master of the heuristic phase ---------------------------------------------------
+def _drop_from_factor(U: np.ndarray, i: int) -> np.ndarray:
+    """The upper Cholesky factor of G_AA without atom i, from U (k, k) with U^T U = G_AA: the
+    trailing block absorbs row i by a rank-one update (Givens), O((k - i)^2) instead of O(k^3)."""
+    u = U[i, i + 1:].copy()
+    T = U[i + 1:, i + 1:]
+    for k in range(T.shape[0]):
+        r = np.hypot(T[k, k], u[k])
+        cos, sin = r / T[k, k], u[k] / T[k, k]
+        T[k, k] = r
+        T[k, k + 1:] = (T[k, k + 1:] + sin * u[k + 1:]) / cos
+        u[k + 1:] = cos * u[k + 1:] - sin * T[k, k + 1:]
+    k = U.shape[0]
+    out = np.empty((k - 1, k - 1))
+    out[:i, :i], out[:i, i:], out[i:, :i], out[i:, i:] = U[:i, :i], U[:i, i + 1:], 0.0, T
+    return out
+
+
+def _grow(U: np.ndarray, z: np.ndarray, r2: float) -> np.ndarray:
+    """The factor with one more atom: last column z = U^-T G_Aj, last pivot sqrt(r2)."""
+    k = U.shape[0]
+    grown = np.zeros((k + 1, k + 1))
+    grown[:k, :k], grown[:k, k], grown[k, k] = U, z, np.sqrt(r2)
+    return grown
+
+
+def _append_to_factor(G, U, act, j, ridge):
+    """(U, act) with atom j appended (after a pivot made room for it), or unchanged when it is still
+    dependent on the active atoms."""
+    z = solve_triangular(U, G[act, j], trans="T", check_finite=False) if act.size else np.zeros(0)
+    r2 = G[j, j] + ridge - z @ z
+    if r2 <= 1e-12 * max(G[j, j], 1e-300):
+        return U, act
+    return _grow(U, z, r2), np.append(act, j)
+
+
+def lasso_value(G: np.ndarray, c: np.ndarray, beta: float, a: np.ndarray) -> float:
+    """a^T G a / 2 - c^T a + beta |a|_1 on the support of a."""
+    A = np.flatnonzero(a)
+    return float(0.5 * a[A] @ G[np.ix_(A, A)] @ a[A] - c[A] @ a[A] + beta * np.abs(a[A]).sum())
+
+
+def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.ndarray | None = None,
+                             max_steps: int | None = None, tol: float = 1e-7) -> tuple[np.ndarray, int]:
+    """min a^T G a / 2 - c^T a + beta |a|_1 (G (m, m) PSD, c (m,)) by feature sign with a Cholesky
+    factor of the active Gram block kept up to date (an entering atom appends a row, O(k^2); a
+    leaving one is removed by a rank-one update), so a step costs O(k^2) instead of lasso.feature_sign's
+    O(k^3) factorization. For the heuristic phase of the rounding, where the working set grows to
+    ~n atoms: a tiny ridge keeps the factor defined, atoms numerically dependent on the active set
+    are skipped, and the search stops at KKT residual <= tol * beta, after max_steps steps (work
+    budget), or when no step descends; every iterate has f <= f(a0). Returns (a (m,), steps)."""
+    m = c.shape[0]
+    a = np.zeros(m) if a0 is None else np.array(a0, float).reshape(m)
+    if m == 0:
+        return a, 0
+    ridge = 1e-12 * max(float(np.max(np.diag(G))), 1e-300)
+    skipped = np.zeros(m, bool)
+    act = np.flatnonzero(a)
+    U = (np.linalg.cholesky(G[np.ix_(act, act)] + ridge * np.eye(act.size)).T.copy() if act.size
+         else np.zeros((0, 0)))
+    max_steps = max_steps if max_steps is not None else 20 * m + 100
+    steps = 0
+    while steps < max_steps:
+        steps += 1
+        grad = G @ a - c                                 # one matvec: cheaper than copying the rows G[act]
+        theta = np.sign(a[act])
+        if np.abs(grad[act] + beta * theta).max(initial=0.0) <= tol * beta:
+            viol = np.abs(grad) - beta                   # the face is solved: let the worst violator in
+            viol[act] = -np.inf
+            viol[skipped] = -np.inf
+            j = int(np.argmax(viol))
+            if viol[j] <= tol * beta:
+                break
+            z = solve_triangular(U, G[act, j], trans="T", check_finite=False) if act.size else np.zeros(0)
+            r2 = G[j, j] + ridge - z @ z
+            if r2 <= 1e-9 * max(G[j, j], 1e-300):
+                # phi_j = Phi_A x (numerically): trading x for phi_j keeps the prediction and, as j
+                # violates, lowers the l1 norm until an active coefficient reaches 0 (a pivot)
+                x = solve_triangular(U, z, check_finite=False)
+                sigma = -np.sign(grad[j])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratios = np.where(a[act] * sigma * x > 0, a[act] / (sigma * x), np.inf)
+                i = int(np.argmin(ratios))
+                trial = a.copy()
+                if np.isfinite(ratios[i]):
+                    trial[act] -= ratios[i] * sigma * x
+                    trial[act[i]], trial[j] = 0.0, ratios[i] * sigma
+                if not np.isfinite(ratios[i]) or lasso_value(G, c, beta, trial) >= lasso_value(G, c, beta, a):
+                    skipped[j] = True                    # no descent by the exchange: leave j out
+                    continue
+                U2, act2 = _append_to_factor(G, _drop_from_factor(U.copy(), i), np.delete(act, i), j, ridge)
+                if act2.size == 0 or act2[-1] != j:
+                    skipped[j] = True                    # still dependent without atom i: leave j out
+                    continue
+                a, U, act = trial, U2, act2
+                continue
+            U, act = _grow(U, z, r2), np.append(act, j)
+            theta = np.append(theta, -np.sign(grad[j]))
+        cur = a[act]
+        x = solve_triangular(U, solve_triangular(U, c[act] - beta * theta, trans="T", check_finite=False),
+                             check_finite=False)
+        d = x - cur
+        if np.all(np.sign(x) == theta):
+            a[act] = x                                   # the face minimiser keeps its signs: take it
+            continue
+        Ud = U @ d
+        new = _line_search(cur, d, float(grad[act] @ d), 0.5 * (float(Ud @ Ud) - ridge * float(d @ d)), beta)
+        if new is None:
+            break                                        # no descent left beyond rounding
+        a[act] = new
+        for i in np.flatnonzero(new == 0)[::-1]:
+            U = _drop_from_factor(U, int(i))
+        act = act[new != 0]
+    return a, steps
+
+
+class IncrementalMaster(RestrictedMaster):
+    """The restricted master of the heuristic phase: quadratic losses by incremental_feature_sign
+    (at most max_steps steps per solve, a work budget), other losses as RestrictedMaster. Its
+    alpha is feasible, so the objective it reports is an honest upper bound; it proves nothing."""
+
+    def __init__(self, Xb: np.ndarray, problem: QNNProblem, max_steps: int | None = None):
+        super().__init__(Xb, problem)
+        self.max_steps = max_steps
+        self.steps = 0
+
+    def solve(self) -> float:
+        if not self.quadratic:
+            return super().solve()
+        self.alpha, steps = incremental_feature_sign(self.G, self.c, self.beta, self.alpha, self.max_steps)
+        self.steps += steps
+        self.w = None
+        return self.objective()
+
+
+class RelaxationPricer(LocalSearchPricer):
+    """Local-search pricing warm started from the relaxation: each call draws `samples` fresh
+    Grothendieck neurons from every factor (relaxation_factor) besides LocalSearchPricer's starts
+    (the master's atoms, their 2-flip kicks, `restarts` random points). Work per call:
+    2 (2 k + restarts + blocks (samples + 1)) 1-flip ascents, k = the master's atoms."""
+
+    name = "relaxation_local_search"
+
+    def __init__(self, factors: list, samples: int = 32, restarts: int = 16, rng: np.random.Generator | None = None):
+        super().__init__(restarts=restarts, rng=rng)
+        self.factors, self.samples = factors, samples
+
+    def price(self, Q, state):
+        extra = [factor_samples(F, self.samples, self.rng) for F in self.factors]
+        if extra:
+            state = PricingState(np.hstack([state.atoms, *extra]), state.level, state.top, state.even, state.deadline)
+        return super().price(Q, state)
+
+
 def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, rounds: int = 200,
                        starts_per_round: int = 16, rng: np.random.Generator | None = None,
-                       max_new: int = 64, deadline: float | None = None):
-    """Heuristic column generation (certqnn.column_generation with the local-search pricer only):
-    the exact Lasso over the atoms S (p, k), then local-search new neurons against Q(w) of the
-    residual and add the `max_new` most violated ones per round, while the objective improves.
+                       max_new: int = 64, deadline: float | None = None, factors: list | None = None,
+                       samples_per_round: int = 32, master_steps: int | None = None,
+                       min_decrease: float | None = None):
+    """Heuristic column generation (certqnn.column_generation with local-search pricing only):
+    the Lasso over the atoms S (p, k) (IncrementalMaster), then local-search new neurons against
+    Q(w) of the residual and add the `max_new` most violated ones per round, while the objective
+    improves. factors: relaxation factors (relaxation_factor) whose fresh samples seed every
+    pricing round (RelaxationPricer); none: random starts only.
     Work budget: at most `rounds` rounds of `starts_per_round` random local-search starts (plus
-    starts from the current atoms); deadline: time.perf_counter() instant from the user's time
-    limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the reason the
-    loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
-    pricer = LocalSearchPricer(restarts=starts_per_round, rng=rng if rng is not None else np.random.default_rng(0))
-    budget = Budget(max_rounds=rounds, per_round=max_new, deadline=deadline)
-    run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=np.unique(np.asarray(S, float).T, axis=0).T,
-                            Xb=Xb, desc="rounding: local-search pricing")
+    starts from the current atoms and samples_per_round samples per factor), at most master_steps
+    feature-sign steps per master solve (None: no cap), stop early when a round lowers the
+    objective by less than the fraction min_decrease; deadline: time.perf_counter() instant from
+    the user's time limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the
+    reason the loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    pricer = (RelaxationPricer(factors, samples_per_round, starts_per_round, rng) if factors
+              else LocalSearchPricer(restarts=starts_per_round, rng=rng))
+    budget = Budget(max_rounds=rounds, per_round=max_new, deadline=deadline, min_decrease=min_decrease)
+    master = IncrementalMaster(Xb, problem, max_steps=master_steps)
+    with blas_single_thread():
+        run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=np.unique(np.asarray(S, float).T, axis=0).T,
+                                Xb=Xb, desc="rounding: local-search pricing", master=master)
     return run.S, run.alpha, run.objective, run.stop
 
 
@@ -117,26 +332,40 @@ def prune_to_width(problem: QNNProblem, S: np.ndarray, alpha: np.ndarray) -> Qua
     return QuantizedNetwork(problem.levels.collapse(S), alpha)
 
 
-def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_minus: np.ndarray,
-                     w: np.ndarray, samples: int = 64, local_search: bool = True, seed: int = 0,
-                     max_candidates: int = 128, pricing_rounds: int = 200, starts_per_round: int = 16,
-                     deadline: float | None = None):
-    """Sample neurons from both lifted blocks, keep the `max_candidates` most correlated with the
-    SDP's dual vector w, refit alpha exactly, improve by local-search pricing (at most
-    `pricing_rounds` rounds of `starts_per_round` random starts; see improve_by_pricing).
-    deadline: time.perf_counter() instant from the user's time limit, or None.
-    Returns (network, info)."""
+def _block_t(Z) -> float:
+    """t = Z[p, p] of a dense block or a factor."""
+    return float(Z.t) if hasattr(Z, "V") and hasattr(Z, "t") else float(np.asarray(Z, float)[-1, -1])
+
+
+def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np.ndarray, samples: int = 64,
+                     local_search: bool = True, seed: int = 0, max_candidates: int = 128, pricing_rounds: int = 200,
+                     starts_per_round: int = 16, deadline: float | None = None, per_round: int = 64,
+                     samples_per_round: int = 32, master_steps: int | None = None,
+                     min_decrease: float | None = None):
+    """From a relaxation's solution to a network (docs/math.md §7). Z_plus, Z_minus: the lifted
+    blocks, each dense (p+1, p+1) or factored (LowRankFactor: Z = t V V^T); w (n,): the dual point.
+
+    Sample `samples` neurons per block (sign of V g, plus sin((pi/2) Z_hat) samples when that
+    matrix is PSD) and 1-flip each against -+Q(w), keep the `max_candidates` with the largest
+    |u~^T Q(w) u~| (screening by reduced cost), then heuristic column generation from them
+    (improve_by_pricing: at most `pricing_rounds` rounds adding `per_round` atoms, each round's
+    local search started from the atoms, `starts_per_round` random points and `samples_per_round`
+    fresh samples per block). Everything is counted in work and seeded by `seed`; deadline:
+    time.perf_counter() instant from the user's time limit, or None. local_search off: the exact
+    refit of the screened samples only. Returns (network, info)."""
     rng = np.random.default_rng(seed)
     act = problem.activation
     Q = q_matrix(Xb, act, w)
-    cands = []
+    cands, factors = [], []
     info = {}
     for label, Z, maximize in (("plus", Z_plus, False), ("minus", Z_minus, True)):
-        Zh = unit_diagonal(Z)
-        info[f"block_{label}"] = block_report(Zh, Z[-1, -1])
-        if Zh is None:
+        F = relaxation_factor(Z)
+        Zh = None if F is None else F.V @ F.V.T
+        info[f"block_{label}"] = block_report(Zh, _block_t(Z))
+        if F is None:
             continue
-        block = [grothendieck_samples(Zh, samples, rng)]
+        factors.append(F)
+        block = [factor_samples(F, samples, rng)]
         if info[f"block_{label}"]["sin_psd"]:
             block.append(grothendieck_samples(unit_diagonal(np.sin(0.5 * np.pi * Zh)), samples, rng))
         block = np.hstack(block)
@@ -149,9 +378,10 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_
     info["candidates"] = int(np.unique(S.T, axis=0).shape[0])
     S = screen(Q, S, max_candidates)
     if local_search:
-        S, alpha, _, info["pricing_stop"] = improve_by_pricing(problem, Xb, S, rounds=pricing_rounds,
-                                                               starts_per_round=starts_per_round, rng=rng,
-                                                               deadline=deadline)
+        S, alpha, _, info["pricing_stop"] = improve_by_pricing(
+            problem, Xb, S, rounds=pricing_rounds, starts_per_round=starts_per_round, rng=rng, max_new=per_round,
+            deadline=deadline, factors=factors, samples_per_round=samples_per_round, master_steps=master_steps,
+            min_decrease=min_decrease)
     else:
         S, sol = _refit_atoms(problem, Xb, S)
         keep = sol.alpha != 0

@@ -53,6 +53,7 @@ class SdpBackend(Backend):
         local_search: bool = option(True, "1-flip local search on every sampled neuron", cli=False)
         pricing_rounds: int = option(20, "rounding: rounds of local-search pricing after the refit (work budget)",
                                      parse=int)
+        pricing_atoms: int = option(128, "rounding: atoms added per pricing round", parse=int)
         seed: int = option(0, "random seed for sampling", parse=int)
 
         def validate(self):
@@ -66,7 +67,7 @@ class SdpBackend(Backend):
             if self.cuts != "none" and "cuts" not in ENGINE_OPTIONS[family]:
                 raise InvalidProblemError("cuts", f"triangle cuts are implemented for the scs engine only, not {self.engine!r}")
             check_positive("eps", self.eps, allow_none=True)
-            for name in ("max_iters", "cut_rounds", "cuts_per_round", "samples"):
+            for name in ("max_iters", "cut_rounds", "cuts_per_round", "samples", "pricing_atoms"):
                 value = getattr(self, name)
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                     raise InvalidProblemError(name, f"must be an integer >= 1, got {value!r}")
@@ -141,7 +142,8 @@ class SdpBackend(Backend):
             try:
                 network, rounding_report = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=o.samples,
                                                             local_search=o.local_search, seed=o.seed,
-                                                            pricing_rounds=o.pricing_rounds, deadline=deadline)
+                                                            pricing_rounds=o.pricing_rounds, per_round=o.pricing_atoms,
+                                                            deadline=deadline)
                 support = rounding_report.pop("unconstrained_support", None)
                 report.update(rounding_report)
             except UnsupportedProblemError as exc:
