@@ -175,14 +175,16 @@ def lasso_value(G: np.ndarray, c: np.ndarray, beta: float, a: np.ndarray) -> flo
 
 
 def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.ndarray | None = None,
-                             max_steps: int | None = None, tol: float = 1e-7) -> tuple[np.ndarray, int]:
+                             max_steps: int | None = None, tol: float = 1e-7, batch: int = 1) -> tuple[np.ndarray, int]:
     """min a^T G a / 2 - c^T a + beta |a|_1 (G (m, m) PSD, c (m,)) by feature sign with a Cholesky
     factor of the active Gram block kept up to date (an entering atom appends a row, O(k^2); a
     leaving one is removed by a rank-one update), so a step costs O(k^2) instead of lasso.feature_sign's
     O(k^3) factorization. For the heuristic phase of the rounding, where the working set grows to
     ~n atoms: a tiny ridge keeps the factor defined, atoms numerically dependent on the active set
     are skipped, and the search stops at KKT residual <= tol * beta, after max_steps steps (work
-    budget), or when no step descends; every iterate has f <= f(a0). Returns (a (m,), steps)."""
+    budget), or when no step descends; every iterate has f <= f(a0). batch: how many violators
+    enter at once when the face is solved (1: classic feature sign; more: fewer steps while the
+    working set grows). Returns (a (m,), steps)."""
     m = c.shape[0]
     a = np.zeros(m) if a0 is None else np.array(a0, float).reshape(m)
     if m == 0:
@@ -230,9 +232,31 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
                 continue
             U, act = _grow(U, z, r2), np.append(act, j)
             theta = np.append(theta, -np.sign(grad[j]))
+            single = act.size
+            # the next worst violators enter with it (batch): f >= the face function, with equality
+            # at the current point, so the step below descends as long as every entering atom moves
+            # the way of its sign (checked below); dependent ones wait their turn
+            viol[j] = -np.inf
+            for j in np.argsort(-viol)[:batch - 1]:
+                if viol[j] <= tol * beta:
+                    break
+                z = solve_triangular(U, G[act, j], trans="T", check_finite=False)
+                r2 = G[j, j] + ridge - z @ z
+                if r2 > 1e-9 * max(G[j, j], 1e-300):
+                    U, act = _grow(U, z, r2), np.append(act, j)
+                    theta = np.append(theta, -np.sign(grad[j]))
+        else:
+            single = act.size
         cur = a[act]
         x = solve_triangular(U, solve_triangular(U, c[act] - beta * theta, trans="T", check_finite=False),
                              check_finite=False)
+        if act.size > single and np.any(np.sign(x[single:]) != theta[single:]):
+            # an extra entering atom would start against its sign (f above the face function at
+            # once): take the classic single-atom step; the extras sit last, so truncating drops them
+            U, act, theta = U[:single, :single], act[:single], theta[:single]
+            cur = a[act]
+            x = solve_triangular(U, solve_triangular(U, c[act] - beta * theta, trans="T", check_finite=False),
+                                 check_finite=False)
         d = x - cur
         if np.all(np.sign(x) == theta):
             a[act] = x                                   # the face minimiser keeps its signs: take it
@@ -253,15 +277,16 @@ class IncrementalMaster(RestrictedMaster):
     (at most max_steps steps per solve, a work budget), other losses as RestrictedMaster. Its
     alpha is feasible, so the objective it reports is an honest upper bound; it proves nothing."""
 
-    def __init__(self, Xb: np.ndarray, problem: QNNProblem, max_steps: int | None = None):
+    def __init__(self, Xb: np.ndarray, problem: QNNProblem, max_steps: int | None = None, batch: int = 16):
         super().__init__(Xb, problem)
-        self.max_steps = max_steps
+        self.max_steps, self.batch = max_steps, batch
         self.steps = 0
 
     def solve(self) -> float:
         if not self.quadratic:
             return super().solve()
-        self.alpha, steps = incremental_feature_sign(self.G, self.c, self.beta, self.alpha, self.max_steps)
+        self.alpha, steps = incremental_feature_sign(self.G, self.c, self.beta, self.alpha, self.max_steps,
+                                                     batch=self.batch)
         self.steps += steps
         self.w = None
         return self.objective()
@@ -305,7 +330,9 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     rng = rng if rng is not None else np.random.default_rng(0)
     pricer = (RelaxationPricer(factors, samples_per_round, starts_per_round, rng) if factors
               else LocalSearchPricer(restarts=starts_per_round, rng=rng))
-    budget = Budget(max_rounds=rounds, per_round=max_new, deadline=deadline, min_decrease=min_decrease)
+    # `rounds` pricing calls, each followed by a master solve (rounds = 0: the refit of S only)
+    budget = Budget(max_rounds=rounds + 1, max_pricings=rounds, per_round=max_new, deadline=deadline,
+                    min_decrease=min_decrease)
     master = IncrementalMaster(Xb, problem, max_steps=master_steps)
     with blas_single_thread():
         run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=np.unique(np.asarray(S, float).T, axis=0).T,

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from certqnn import QNNProblem, certify, solve, verify
 from certqnn.datasets import load
-from certqnn.lasso import feature_sign
+from certqnn.lasso import feature_sign, refit
+from certqnn.lifting import neuron_outputs
 from certqnn.rounding import (IncrementalMaster, LowRankFactor, factor_samples, improve_by_pricing,
                               incremental_feature_sign, relaxation_factor, round_relaxation, unit_diagonal)
 
@@ -19,9 +20,10 @@ def lasso_value(G, c, beta, a):
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), n=st.integers(3, 25), m=st.integers(1, 40), dup=st.booleans(),
-       beta=st.floats(0.01, 3.0))
-def test_incremental_feature_sign_reaches_the_exact_lasso(seed, n, m, dup, beta):
-    """Same optimum as lasso.feature_sign, also with duplicated (dependent) atoms and m > n."""
+       beta=st.floats(0.01, 3.0), batch=st.sampled_from([1, 4, 16]))
+def test_incremental_feature_sign_reaches_the_exact_lasso(seed, n, m, dup, beta, batch):
+    """Same optimum as lasso.feature_sign, also with duplicated (dependent) atoms, m > n, and
+    several atoms entering at once."""
     rng = np.random.default_rng(seed)
     Phi = rng.standard_normal((n, m))
     if dup and m > 1:
@@ -29,12 +31,12 @@ def test_incremental_feature_sign_reaches_the_exact_lasso(seed, n, m, dup, beta)
     t = rng.standard_normal(n)
     G, c = Phi.T @ Phi, Phi.T @ t
     exact = lasso_value(G, c, beta, feature_sign(G, c, beta))
-    a, steps = incremental_feature_sign(G, c, beta)
+    a, steps = incremental_feature_sign(G, c, beta, batch=batch)
     assert steps >= 1
     assert lasso_value(G, c, beta, a) <= exact + 1e-7 * (1.0 + abs(exact))
     # warm started from any point it never ends above that point
     a0 = rng.standard_normal(m) * (rng.random(m) < 0.5)
-    b, _ = incremental_feature_sign(G, c, beta, a0)
+    b, _ = incremental_feature_sign(G, c, beta, a0, batch=batch)
     assert lasso_value(G, c, beta, b) <= lasso_value(G, c, beta, a0) + 1e-12 * (1.0 + abs(lasso_value(G, c, beta, a0)))
 
 
@@ -141,7 +143,11 @@ def test_the_work_budget_bounds_rounds_and_master_steps(relaxed, monkeypatch):
     S, alpha, obj, stop = improve_by_pricing(problem, Xb, S0, rounds=3, max_new=4, factors=F, master_steps=7,
                                              rng=np.random.default_rng(0))
     assert stop == "budget"
-    assert masters[-1].solves == 3 and masters[-1].steps <= 3 * 7
+    assert masters[-1].solves == 4 and masters[-1].steps <= 4 * 7     # the refit, then one solve per round
+    # no pricing rounds: the refit of the starting atoms only (the exact Lasso's value)
+    S_0, alpha_0, obj_0, _ = improve_by_pricing(problem, Xb, S0, rounds=0)
+    exact = refit(neuron_outputs(Xb, problem.activation, S0), problem.y, problem.beta, problem.loss)
+    assert masters[-1].solves == 1 and obj_0 == pytest.approx(exact.objective, rel=1e-7)
     assert obj == pytest.approx(problem.objective(problem.levels.collapse(S), alpha), rel=1e-12)
     # more rounds: lower (or equal) objective, never higher
     _, _, obj_more, _ = improve_by_pricing(problem, Xb, S0, rounds=12, max_new=4, factors=F,
