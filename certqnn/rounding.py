@@ -195,12 +195,15 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
     U = (np.linalg.cholesky(G[np.ix_(act, act)] + ridge * np.eye(act.size)).T.copy() if act.size
          else np.zeros((0, 0)))
     max_steps = max_steps if max_steps is not None else 20 * m + 100
-    steps = 0
+    steps, resolved = 0, False
     while steps < max_steps:
         steps += 1
         grad = G @ a - c                                 # one matvec: cheaper than copying the rows G[act]
         theta = np.sign(a[act])
-        if np.abs(grad[act] + beta * theta).max(initial=0.0) <= tol * beta:
+        # after an exact solve of this face its residual is as small as the (ridged) factor allows
+        face_solved = resolved or np.abs(grad[act] + beta * theta).max(initial=0.0) <= tol * beta
+        resolved = False
+        if face_solved:
             viol = np.abs(grad) - beta                   # the face is solved: let the worst violator in
             viol[act] = -np.inf
             viol[skipped] = -np.inf
@@ -260,6 +263,7 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
         d = x - cur
         if np.all(np.sign(x) == theta):
             a[act] = x                                   # the face minimiser keeps its signs: take it
+            resolved = True
             continue
         Ud = U @ d
         new = _line_search(cur, d, float(grad[act] @ d), 0.5 * (float(Ud @ Ud) - ridge * float(d @ d)), beta)
