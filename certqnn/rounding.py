@@ -133,39 +133,87 @@ def screen(Q: np.ndarray, S: np.ndarray, keep: int) -> np.ndarray:
 
 
 # -- the fast master of the heuristic phase ---------------------------------------------------
-def _drop_from_factor(U: np.ndarray, i: int) -> np.ndarray:
-    """The upper Cholesky factor of G_AA without atom i, from U (k, k) with U^T U = G_AA: the
-    trailing block absorbs row i by a rank-one update (Givens), O((k - i)^2) instead of O(k^3)."""
-    u = U[i, i + 1:].copy()
-    T = U[i + 1:, i + 1:]
-    for k in range(T.shape[0]):
-        r = np.hypot(T[k, k], u[k])
-        cos, sin = r / T[k, k], u[k] / T[k, k]
-        T[k, k] = r
-        T[k, k + 1:] = (T[k, k + 1:] + sin * u[k + 1:]) / cos
-        u[k + 1:] = cos * u[k + 1:] - sin * T[k, k + 1:]
-    k = U.shape[0]
-    out = np.empty((k - 1, k - 1))
-    out[:i, :i], out[:i, i:], out[i:, :i], out[i:, i:] = U[:i, :i], U[:i, i + 1:], 0.0, T
-    return out
+class _ActiveFactor:
+    """Upper Cholesky factor U (k, k) of G_AA + ridge I over the atoms `act` (k,), some of them
+    dead (held at 0; `alive` (k,) marks the rest). A leaving atom is not removed from U (an
+    O(k^2) update each time); it is held at 0 through W = U^-T E (k, #dead), E its unit columns:
+    min x^T G x / 2 - b^T x subject to x_dead = 0 is x = U^-1 (y + W lam), y = U^-T b,
+    lam = -(W^T W)^-1 W^T y. The dead are compacted away (one refactorization) when more than
+    max_dead pile up."""
 
+    def __init__(self, G: np.ndarray, act: np.ndarray, ridge: float, max_dead: int = 32):
+        self.G, self.ridge, self.max_dead = G, ridge, max_dead
+        self._build(np.asarray(act, int))
 
-def _grow(U: np.ndarray, z: np.ndarray, r2: float) -> np.ndarray:
-    """The factor with one more atom: last column z = U^-T G_Aj, last pivot sqrt(r2)."""
-    k = U.shape[0]
-    grown = np.zeros((k + 1, k + 1))
-    grown[:k, :k], grown[:k, k], grown[k, k] = U, z, np.sqrt(r2)
-    return grown
+    def _build(self, act):
+        self.act = act
+        self.alive = np.ones(act.size, bool)
+        self.U = (np.linalg.cholesky(self.G[np.ix_(act, act)] + self.ridge * np.eye(act.size)).T.copy()
+                  if act.size else np.zeros((0, 0)))
+        self.W = np.zeros((act.size, 0))
+        self.dead: list[int] = []
 
+    @property
+    def k(self) -> int:
+        return self.act.size
 
-def _append_to_factor(G, U, act, j, ridge):
-    """(U, act) with atom j appended (after a pivot made room for it), or unchanged when it is still
-    dependent on the active atoms."""
-    z = solve_triangular(U, G[act, j], trans="T", check_finite=False) if act.size else np.zeros(0)
-    r2 = G[j, j] + ridge - z @ z
-    if r2 <= 1e-12 * max(G[j, j], 1e-300):
-        return U, act
-    return _grow(U, z, r2), np.append(act, j)
+    def compact(self):
+        self._build(self.act[self.alive])
+
+    def _ut(self, b):
+        return solve_triangular(self.U, b, trans="T", check_finite=False) if self.k else np.zeros(0)
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """x (k,) minimising x^T (G_AA + ridge I) x / 2 - b^T x with the dead coordinates at 0."""
+        if not self.k:
+            return np.zeros(0)
+        y = self._ut(b)
+        if self.W.shape[1]:
+            y = y - self.W @ np.linalg.solve(self.W.T @ self.W, self.W.T @ y)
+        x = solve_triangular(self.U, y, check_finite=False)
+        x[~self.alive] = 0.0
+        return x
+
+    def schur(self, j: int):
+        """(y, r2_live, r2_full): y = U^-T G_Aj, and the squared distance of atom j (in the G metric,
+        with the ridge) to the span of the live atoms and of all atoms of the factor."""
+        y = self._ut(self.G[self.act, j])
+        r2_full = self.G[j, j] + self.ridge - y @ y
+        r2_live = r2_full
+        if self.W.shape[1]:
+            v = self.W.T @ y
+            r2_live = r2_full + v @ np.linalg.solve(self.W.T @ self.W, v)
+        return y, r2_live, r2_full
+
+    def append(self, j: int, y: np.ndarray, r2_full: float):
+        k, r = self.k, np.sqrt(r2_full)
+        grown = np.zeros((k + 1, k + 1))
+        grown[:k, :k], grown[:k, k], grown[k, k] = self.U, y, r
+        self.U = grown
+        self.W = np.vstack([self.W, -(y @ self.W)[None, :] / r])   # the last row of U'^-T E
+        self.act = np.append(self.act, j)
+        self.alive = np.append(self.alive, True)
+
+    def kill(self, positions):
+        for pos in positions:
+            e = np.zeros(self.k)
+            e[pos] = 1.0
+            self.W = np.hstack([self.W, self._ut(e)[:, None]])
+            self.alive[pos] = False
+            self.dead.append(int(pos))
+        if len(self.dead) > self.max_dead:
+            self.compact()
+
+    def revive(self, pos: int):
+        col = self.dead.index(pos)
+        self.W = np.delete(self.W, col, axis=1)
+        self.dead.pop(col)
+        self.alive[pos] = True
+
+    def truncate(self, k0: int):
+        """Forget the atoms appended after position k0 (none of them dead)."""
+        self.U, self.W = self.U[:k0, :k0], self.W[:k0]
+        self.act, self.alive = self.act[:k0], self.alive[:k0]
 
 
 def lasso_value(G: np.ndarray, c: np.ndarray, beta: float, a: np.ndarray) -> float:
@@ -177,103 +225,131 @@ def lasso_value(G: np.ndarray, c: np.ndarray, beta: float, a: np.ndarray) -> flo
 def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.ndarray | None = None,
                              max_steps: int | None = None, tol: float = 1e-7, batch: int = 1) -> tuple[np.ndarray, int]:
     """min a^T G a / 2 - c^T a + beta |a|_1 (G (m, m) PSD, c (m,)) by feature sign with a Cholesky
-    factor of the active Gram block kept up to date (an entering atom appends a row, O(k^2); a
-    leaving one is removed by a rank-one update), so a step costs O(k^2) instead of lasso.feature_sign's
-    O(k^3) factorization. For the heuristic phase of the rounding, where the working set grows to
-    ~n atoms: a tiny ridge keeps the factor defined, atoms numerically dependent on the active set
-    are skipped, and the search stops at KKT residual <= tol * beta, after max_steps steps (work
-    budget), or when no step descends; every iterate has f <= f(a0). batch: how many violators
-    enter at once when the face is solved (1: classic feature sign; more: fewer steps while the
-    working set grows). Returns (a (m,), steps)."""
+    factor of the active Gram block kept up to date (_ActiveFactor: an entering atom appends a row,
+    O(k^2); a leaving one is held at 0 until a batch of them is compacted away), so a step costs
+    O(k^2) instead of lasso.feature_sign's O(k^3) factorization. For the heuristic phase of the
+    rounding, where the working set grows to ~n atoms: a tiny ridge keeps the factor defined, an
+    atom dependent on the active ones enters by a pivot (it replaces one of them) or is skipped, and
+    the search stops at KKT residual <= tol * beta, after max_steps steps (work budget), or when no
+    step descends; every iterate has f <= f(a0). batch: how many violators enter at once when the
+    face is solved (1: classic feature sign; more: fewer steps while the working set grows).
+    Returns (a (m,), steps)."""
     m = c.shape[0]
     a = np.zeros(m) if a0 is None else np.array(a0, float).reshape(m)
     if m == 0:
         return a, 0
     ridge = 1e-12 * max(float(np.max(np.diag(G))), 1e-300)
+    small = 1e-9 * np.maximum(np.diag(G), 1e-300)       # a squared pivot below this: dependent
     skipped = np.zeros(m, bool)
-    act = np.flatnonzero(a)
-    U = (np.linalg.cholesky(G[np.ix_(act, act)] + ridge * np.eye(act.size)).T.copy() if act.size
-         else np.zeros((0, 0)))
+    F = _ActiveFactor(G, np.flatnonzero(a), ridge)
     max_steps = max_steps if max_steps is not None else 20 * m + 100
     steps, resolved = 0, False
     while steps < max_steps:
         steps += 1
         grad = G @ a - c                                 # one matvec: cheaper than copying the rows G[act]
-        theta = np.sign(a[act])
+        theta = np.sign(a[F.act])                        # 0 on the dead
+        live = F.act[F.alive]
         # after an exact solve of this face its residual is as small as the (ridged) factor allows
-        face_solved = resolved or np.abs(grad[act] + beta * theta).max(initial=0.0) <= tol * beta
+        face_solved = resolved or np.abs(grad[live] + beta * np.sign(a[live])).max(initial=0.0) <= tol * beta
         resolved = False
+        single = F.k
         if face_solved:
             viol = np.abs(grad) - beta                   # the face is solved: let the worst violator in
-            viol[act] = -np.inf
+            viol[live] = -np.inf
             viol[skipped] = -np.inf
             j = int(np.argmax(viol))
             if viol[j] <= tol * beta:
                 break
-            z = solve_triangular(U, G[act, j], trans="T", check_finite=False) if act.size else np.zeros(0)
-            r2 = G[j, j] + ridge - z @ z
-            if r2 <= 1e-9 * max(G[j, j], 1e-300):
-                # phi_j = Phi_A x (numerically): trading x for phi_j keeps the prediction and, as j
-                # violates, lowers the l1 norm until an active coefficient reaches 0 (a pivot)
-                x = solve_triangular(U, z, check_finite=False)
-                sigma = -np.sign(grad[j])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratios = np.where(a[act] * sigma * x > 0, a[act] / (sigma * x), np.inf)
-                i = int(np.argmin(ratios))
-                trial = a.copy()
-                if np.isfinite(ratios[i]):
-                    trial[act] -= ratios[i] * sigma * x
-                    trial[act[i]], trial[j] = 0.0, ratios[i] * sigma
-                if not np.isfinite(ratios[i]) or lasso_value(G, c, beta, trial) >= lasso_value(G, c, beta, a):
-                    skipped[j] = True                    # no descent by the exchange: leave j out
-                    continue
-                U2, act2 = _append_to_factor(G, _drop_from_factor(U.copy(), i), np.delete(act, i), j, ridge)
-                if act2.size == 0 or act2[-1] != j:
-                    skipped[j] = True                    # still dependent without atom i: leave j out
-                    continue
-                a, U, act = trial, U2, act2
-                continue
-            U, act = _grow(U, z, r2), np.append(act, j)
-            theta = np.append(theta, -np.sign(grad[j]))
-            single = act.size
+            if not _enter(F, j, a, grad, beta, G, c, small, skipped):
+                continue                                 # a pivot changed a, or j was skipped
+            theta = np.sign(a[F.act])                    # the factor may have been compacted
+            first = int(np.flatnonzero(F.act == j)[0])
+            theta[first] = -np.sign(grad[j])
+            single = F.k
             # the next worst violators enter with it (batch): f >= the face function, with equality
             # at the current point, so the step below descends as long as every entering atom moves
             # the way of its sign (checked below); dependent ones wait their turn
             viol[j] = -np.inf
+            dead_atoms = set(F.act[~F.alive].tolist())
             for j in np.argsort(-viol)[:batch - 1]:
                 if viol[j] <= tol * beta:
                     break
-                z = solve_triangular(U, G[act, j], trans="T", check_finite=False)
-                r2 = G[j, j] + ridge - z @ z
-                if r2 > 1e-9 * max(G[j, j], 1e-300):
-                    U, act = _grow(U, z, r2), np.append(act, j)
+                if j in dead_atoms:
+                    continue
+                y, r2_live, r2_full = F.schur(j)
+                if r2_full > small[j]:
+                    F.append(j, y, r2_full)
                     theta = np.append(theta, -np.sign(grad[j]))
-        else:
-            single = act.size
-        cur = a[act]
-        x = solve_triangular(U, solve_triangular(U, c[act] - beta * theta, trans="T", check_finite=False),
-                             check_finite=False)
-        if act.size > single and np.any(np.sign(x[single:]) != theta[single:]):
+        L = F.alive
+        A = F.act
+        x = F.solve(c[A] - beta * theta)
+        if F.k > single and (np.any(np.sign(x[single:]) != theta[single:]) or np.sign(x[first]) != theta[first]):
             # an extra entering atom would start against its sign (f above the face function at
             # once): take the classic single-atom step; the extras sit last, so truncating drops them
-            U, act, theta = U[:single, :single], act[:single], theta[:single]
-            cur = a[act]
-            x = solve_triangular(U, solve_triangular(U, c[act] - beta * theta, trans="T", check_finite=False),
-                                 check_finite=False)
-        d = x - cur
-        if np.all(np.sign(x) == theta):
-            a[act] = x                                   # the face minimiser keeps its signs: take it
+            F.truncate(single)
+            theta, L, A = theta[:single], F.alive, F.act
+            x = F.solve(c[A] - beta * theta)
+        cur = a[A[L]]
+        if np.all(np.sign(x[L]) == theta[L]):
+            a[A[L]] = x[L]                               # the face minimiser keeps its signs: take it
             resolved = True
             continue
-        Ud = U @ d
-        new = _line_search(cur, d, float(grad[act] @ d), 0.5 * (float(Ud @ Ud) - ridge * float(d @ d)), beta)
+        d_full = x - a[A]
+        d_full[~L] = 0.0
+        d = d_full[L]
+        Ud = F.U @ d_full
+        new = _line_search(cur, d, float(grad[A[L]] @ d), 0.5 * (float(Ud @ Ud) - ridge * float(d @ d)), beta)
         if new is None:
             break                                        # no descent left beyond rounding
-        a[act] = new
-        for i in np.flatnonzero(new == 0)[::-1]:
-            U = _drop_from_factor(U, int(i))
-        act = act[new != 0]
+        a[A[L]] = new
+        F.kill(np.flatnonzero(L)[new == 0])
     return a, steps
+
+
+def _enter(F: _ActiveFactor, j: int, a, grad, beta, G, c, small, skipped) -> bool:
+    """Bring the violator j into the factor (True), or pivot / skip it (False; a may change)."""
+    if j in set(F.act[~F.alive].tolist()):
+        F.revive(int(np.flatnonzero(F.act == j)[0]))
+        return True
+    y, r2_live, r2_full = F.schur(j)
+    if r2_live > small[j]:
+        if r2_full <= small[j]:                          # dependent only through dead atoms: drop them
+            F.compact()
+            y, r2_live, r2_full = F.schur(j)
+            if r2_full <= small[j]:
+                skipped[j] = True
+                return False
+        F.append(j, y, r2_full)
+        return True
+    # phi_j = Phi_live x (numerically): trading x for phi_j keeps the prediction and, as j violates,
+    # lowers the l1 norm until a live coefficient reaches 0 (a pivot)
+    x = F.solve(G[F.act, j])
+    sigma = -np.sign(grad[j])
+    cur = a[F.act]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(F.alive & (cur * sigma * x > 0), cur / (sigma * x), np.inf)
+    i = int(np.argmin(ratios))
+    if not np.isfinite(ratios[i]):
+        skipped[j] = True
+        return False
+    trial = a.copy()
+    trial[F.act] -= ratios[i] * sigma * x
+    trial[F.act[i]], trial[j] = 0.0, ratios[i] * sigma
+    if lasso_value(G, c, beta, trial) >= lasso_value(G, c, beta, a):
+        skipped[j] = True                                # no descent by the exchange: leave j out
+        return False
+    F.kill([i])
+    y, r2_live, r2_full = F.schur(j)
+    if r2_live <= small[j]:
+        F.revive(i)
+        skipped[j] = True                                # still dependent without atom i: leave j out
+        return False
+    if r2_full <= small[j]:
+        F.compact()
+        y, r2_live, r2_full = F.schur(j)
+    F.append(j, y, r2_full)
+    a[:] = trial
+    return False
 
 
 class IncrementalMaster(RestrictedMaster):
