@@ -194,6 +194,35 @@ class _ActiveFactor:
         self.act = np.append(self.act, j)
         self.alive = np.append(self.alive, True)
 
+    def append_block(self, J: np.ndarray, small: np.ndarray) -> np.ndarray:
+        """Append the atoms J (in order) that stay independent of the factor and of each other
+        (squared pivot > small[j]), with one allocation; returns the appended atoms."""
+        G, k = self.G, self.k
+        Y = self._ut(G[np.ix_(self.act, J)]) if k else np.zeros((0, len(J)))
+        M = G[np.ix_(J, J)] + self.ridge * np.eye(len(J)) - Y.T @ Y
+        keep = []
+        for t in range(len(J)):                          # greedy: J is short (the batch)
+            trial = keep + [t]
+            try:
+                R = np.linalg.cholesky(M[np.ix_(trial, trial)])
+            except np.linalg.LinAlgError:
+                continue
+            if R[-1, -1] ** 2 > small[J[t]]:
+                keep = trial
+        if not keep:
+            return np.zeros(0, int)
+        R22 = np.linalg.cholesky(M[np.ix_(keep, keep)]).T
+        b = len(keep)
+        grown = np.zeros((k + b, k + b))
+        grown[:k, :k], grown[:k, k:], grown[k:, k:] = self.U, Y[:, keep], R22
+        self.U = grown
+        rows = -solve_triangular(R22, Y[:, keep].T @ self.W, trans="T", check_finite=False)
+        self.W = np.vstack([self.W, rows])
+        new = np.asarray(J)[keep]
+        self.act = np.append(self.act, new)
+        self.alive = np.append(self.alive, np.ones(b, bool))
+        return new
+
     def kill(self, positions):
         for pos in positions:
             e = np.zeros(self.k)
@@ -270,16 +299,12 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
             # at the current point, so the step below descends as long as every entering atom moves
             # the way of its sign (checked below); dependent ones wait their turn
             viol[j] = -np.inf
-            dead_atoms = set(F.act[~F.alive].tolist())
-            for j in np.argsort(-viol)[:batch - 1]:
-                if viol[j] <= tol * beta:
-                    break
-                if j in dead_atoms:
-                    continue
-                y, r2_live, r2_full = F.schur(j)
-                if r2_full > small[j]:
-                    F.append(j, y, r2_full)
-                    theta = np.append(theta, -np.sign(grad[j]))
+            viol[F.act] = -np.inf                        # the dead wait for their turn as the first
+            extra = np.argsort(-viol)[:batch - 1]
+            extra = extra[viol[extra] > tol * beta]
+            if extra.size:
+                new = F.append_block(extra, small)
+                theta = np.append(theta, -np.sign(grad[new]))
         L = F.alive
         A = F.act
         x = F.solve(c[A] - beta * theta)
