@@ -1,6 +1,8 @@
 """From a relaxation's solution to a quantized network (docs/math.md §7): Grothendieck sampling of
-neurons, exact alpha refit (the restricted Lasso of docs/math.md §3), heuristic column generation by
-local search, and the one width-pruning path (prune_to_width) every backend uses.
+neurons from dense or factored blocks (relaxation_factor), screening by reduced cost, heuristic
+column generation by local search over the restricted Lasso of docs/math.md §3 (IncrementalMaster:
+feature sign on an updated Cholesky factor, for working sets of ~n atoms), and the one
+width-pruning path (prune_to_width) every backend uses.
 
 Every budget here is counted in work (samples, pricing rounds, local-search starts), so a seed
 fixes the network; the only wall-clock stop is a deadline derived from the user's time limit."""
