@@ -184,6 +184,8 @@ def _run(problem, backend_spec: str, options: dict, exact_value=None):
     seconds = time.perf_counter() - start
     _SOLVE_SECONDS[id(result)] = solve_seconds     # for the time-limit notice of `solve`
     label = backend_spec if ":" in backend_spec or name != "sdp" else f"sdp:{result.report.get('engine', 'scs')}"
+    if name == "auto":              # which method gave which half of the certificate
+        label = f"auto (LB {result.report.get('lower_bound_from')}, UB {result.report.get('upper_bound_from')})"
     if result.time_limit_hit:
         label += " (time limit)"
     row = Row(label, cert.lower_bound, cert.upper_bound, cert.gap, cert.relative_gap, int(cert.alpha.shape[0]), seconds)
@@ -592,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("solve", help="solve one problem, certify it, write the certificate")
     p.add_argument("data", metavar="DATA", help="file.npz | file.csv | sklearn:NAME | synthetic:n=..,d=..,seed=..")
-    p.add_argument("--backend", default="sdp", help="backend name[:engine] (default sdp)")
+    p.add_argument("--backend", default="auto", help="backend name[:engine] (default auto: picks by size)")
     p.add_argument("--out", default=None, help="certificate file to write (JSON)")
     p.add_argument("--plot", dest="convergence_plot", default=None, metavar="FILE.png",
                    help="frank-wolfe/dqsfw: objective, gap (and consensus error vs bits) figure")

@@ -1,19 +1,24 @@
 """From a relaxation's solution to a quantized network (docs/math.md §7): Grothendieck sampling of
-neurons, exact alpha refit (the restricted Lasso of docs/math.md §3), heuristic column generation by
-local search, and the one width-pruning path (prune_to_width) every backend uses.
+neurons from dense or factored blocks (relaxation_factor), screening by reduced cost, heuristic
+column generation by local search over the restricted Lasso of docs/math.md §3 (IncrementalMaster:
+feature sign on an updated Cholesky factor, for working sets of ~n atoms), and the one
+width-pruning path (prune_to_width) every backend uses.
 
 Every budget here is counted in work (samples, pricing rounds, local-search starts), so a seed
 fixes the network; the only wall-clock stop is a deadline derived from the user's time limit."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 import numpy as np
 
-from .column_generation import Budget, LocalSearchPricer, column_generation
-from .lasso import refit
+from scipy.linalg import solve_triangular
+
+from .column_generation import Budget, LocalSearchPricer, PricingState, RestrictedMaster, column_generation
+from .lasso import _line_search, refit
 from .lifting import neuron_outputs, q_matrix
 from .network import QuantizedNetwork
-from .pricing import one_flip_ascent, quadratic_value
+from .pricing import blas_single_thread, one_flip_ascent, quadratic_value
 from .problem import QNNProblem
 
 
@@ -40,16 +45,64 @@ def block_report(Zh: np.ndarray | None, t: float) -> dict:
     return {"t": float(t), "rank": rank, "sin_psd": bool(sin_min >= -1e-8), "sin_min_eig": sin_min}
 
 
-def grothendieck_samples(Zh: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k neurons u = v_{1:p} v_{p+1}, v = sign(g), g ~ N(0, Zh): shape (p, k) with +-1 entries.
-    E[u~ u~^T] = (2/pi) arcsin(Zh) (Grothendieck's identity)."""
+@dataclass(frozen=True)
+class LowRankFactor:
+    """A lifted block in factored form, Z = t V V^T: V (p+1, r) with unit-norm rows (so
+    Z_hat = V V^T has unit diagonal), t = Z[p, p] >= 0. A first-order (Burer-Monteiro) engine
+    returns blocks like this; a dense block becomes one through relaxation_factor."""
+
+    V: np.ndarray
+    t: float
+
+
+def relaxation_factor(Z) -> LowRankFactor | None:
+    """The one entry point for a relaxation block, dense or factored: Z (p+1, p+1) PSD, a
+    LowRankFactor, or any object with attributes V (p+1, r) and t. Returns the normalized factor
+    (rows of V rescaled to unit norm, columns of a dense block's zero eigenvalues dropped), or None
+    when the block is (near) zero."""
+    if hasattr(Z, "V") and hasattr(Z, "t"):
+        V = np.asarray(Z.V, float)
+        if V.ndim != 2 or not np.all(np.isfinite(V)):
+            raise ValueError(f"factor V must be a finite 2-D array, got shape {np.shape(Z.V)}")
+        t = float(Z.t)
+        norms = np.linalg.norm(V, axis=1)
+        if t <= 0 or norms.max(initial=0.0) <= 1e-12:
+            return None
+        # a row of norm 0 carries no direction: give it a fresh coordinate (independent sign)
+        V = np.hstack([V, (norms <= 1e-12)[:, None].astype(float)]) if np.any(norms <= 1e-12) else V
+        return LowRankFactor(V / np.linalg.norm(V, axis=1)[:, None], t)
+    Z = np.asarray(Z, float)
+    Zh = unit_diagonal(Z)
+    if Zh is None:
+        return None
+    return LowRankFactor(_factor_of(Zh), float(Z[-1, -1]))
+
+
+def _factor_of(Zh: np.ndarray) -> np.ndarray:
+    """V (p+1, r) with V V^T = Zh (unit diagonal, PSD), r = the numerical rank."""
     vals, vecs = np.linalg.eigh(Zh)
-    L = vecs * np.sqrt(np.clip(vals, 0, None))
-    G = L @ rng.standard_normal((Zh.shape[0], k))
-    V = np.where(G >= 0, 1.0, -1.0)
-    top = vecs[:, -1]
-    V = np.hstack([V, np.where(top >= 0, 1.0, -1.0)[:, None]])   # leading-eigenvector rounding
-    return V[:-1] * V[-1]
+    keep = vals > 1e-12 * max(float(vals[-1]), 1e-300)
+    V = vecs[:, keep] * np.sqrt(vals[keep])
+    return V / np.linalg.norm(V, axis=1)[:, None]
+
+
+def factor_samples(F: LowRankFactor, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k neurons u = v_{1:p} v_{p+1}, v = sign(V g), g ~ N(0, I_r), plus the rounding of the leading
+    singular vector of V: shape (p, k + 1), +-1 entries. E[u~ u~^T] = (2/pi) arcsin(V V^T)."""
+    V = F.V
+    G = V @ rng.standard_normal((V.shape[1], k))
+    S = np.where(G >= 0, 1.0, -1.0)
+    top = np.linalg.svd(V, full_matrices=False)[0][:, 0]
+    S = np.hstack([S, np.where(top >= 0, 1.0, -1.0)[:, None]])   # leading-eigenvector rounding
+    return S[:-1] * S[-1]
+
+
+def grothendieck_samples(Zh, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k neurons u = v_{1:p} v_{p+1}, v = sign(g), g ~ N(0, Zh): shape (p, k + 1) with +-1 entries
+    (the last column rounds the leading eigenvector). Zh: unit-diagonal (p+1, p+1), or a factor
+    (relaxation_factor). E[u~ u~^T] = (2/pi) arcsin(Zh) (Grothendieck's identity)."""
+    F = relaxation_factor(Zh) if hasattr(Zh, "V") else LowRankFactor(_factor_of(np.asarray(Zh, float)), 1.0)
+    return factor_samples(F, k, rng)
 
 
 def one_flip_search(Q: np.ndarray, S: np.ndarray, maximize: bool, max_sweeps: int = 1000) -> np.ndarray:
@@ -81,20 +134,316 @@ def screen(Q: np.ndarray, S: np.ndarray, keep: int) -> np.ndarray:
     return S[:, np.argsort(-score, kind="stable")[:keep]]
 
 
+# -- the fast master of the heuristic phase ---------------------------------------------------
+class _ActiveFactor:
+    """Upper Cholesky factor U (k, k) of G_AA + ridge I over the atoms `act` (k,), some of them
+    dead (held at 0; `alive` (k,) marks the rest). A leaving atom is not removed from U (an
+    O(k^2) update each time); it is held at 0 through W = U^-T E (k, #dead), E its unit columns:
+    min x^T G x / 2 - b^T x subject to x_dead = 0 is x = U^-1 (y + W lam), y = U^-T b,
+    lam = -(W^T W)^-1 W^T y. The dead are compacted away (one refactorization) when more than
+    max_dead pile up."""
+
+    def __init__(self, G: np.ndarray, act: np.ndarray, ridge: float, max_dead: int = 32):
+        self.G, self.ridge, self.max_dead = G, ridge, max_dead
+        self._build(np.asarray(act, int))
+
+    def _build(self, act):
+        self.act = act
+        self.alive = np.ones(act.size, bool)
+        self.U = (np.linalg.cholesky(self.G[np.ix_(act, act)] + self.ridge * np.eye(act.size)).T.copy()
+                  if act.size else np.zeros((0, 0)))
+        self.W = np.zeros((act.size, 0))
+        self.dead: list[int] = []
+
+    @property
+    def k(self) -> int:
+        return self.act.size
+
+    def compact(self):
+        self._build(self.act[self.alive])
+
+    def _ut(self, b):
+        return solve_triangular(self.U, b, trans="T", check_finite=False) if self.k else np.zeros(0)
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """x (k,) minimising x^T (G_AA + ridge I) x / 2 - b^T x with the dead coordinates at 0."""
+        if not self.k:
+            return np.zeros(0)
+        y = self._ut(b)
+        if self.W.shape[1]:
+            y = y - self.W @ np.linalg.solve(self.W.T @ self.W, self.W.T @ y)
+        x = solve_triangular(self.U, y, check_finite=False)
+        x[~self.alive] = 0.0
+        return x
+
+    def schur(self, j: int):
+        """(y, r2_live, r2_full): y = U^-T G_Aj, and the squared distance of atom j (in the G metric,
+        with the ridge) to the span of the live atoms and of all atoms of the factor."""
+        y = self._ut(self.G[self.act, j])
+        r2_full = self.G[j, j] + self.ridge - y @ y
+        r2_live = r2_full
+        if self.W.shape[1]:
+            v = self.W.T @ y
+            r2_live = r2_full + v @ np.linalg.solve(self.W.T @ self.W, v)
+        return y, r2_live, r2_full
+
+    def append(self, j: int, y: np.ndarray, r2_full: float):
+        k, r = self.k, np.sqrt(r2_full)
+        grown = np.zeros((k + 1, k + 1))
+        grown[:k, :k], grown[:k, k], grown[k, k] = self.U, y, r
+        self.U = grown
+        self.W = np.vstack([self.W, -(y @ self.W)[None, :] / r])   # the last row of U'^-T E
+        self.act = np.append(self.act, j)
+        self.alive = np.append(self.alive, True)
+
+    def append_block(self, J: np.ndarray, small: np.ndarray) -> np.ndarray:
+        """Append the atoms J (in order) that stay independent of the factor and of each other
+        (squared pivot > small[j]), with one allocation; returns the appended atoms."""
+        G, k = self.G, self.k
+        Y = self._ut(G[np.ix_(self.act, J)]) if k else np.zeros((0, len(J)))
+        M = G[np.ix_(J, J)] + self.ridge * np.eye(len(J)) - Y.T @ Y
+        keep = []
+        for t in range(len(J)):                          # greedy: J is short (the batch)
+            trial = keep + [t]
+            try:
+                R = np.linalg.cholesky(M[np.ix_(trial, trial)])
+            except np.linalg.LinAlgError:
+                continue
+            if R[-1, -1] ** 2 > small[J[t]]:
+                keep = trial
+        if not keep:
+            return np.zeros(0, int)
+        R22 = np.linalg.cholesky(M[np.ix_(keep, keep)]).T
+        b = len(keep)
+        grown = np.zeros((k + b, k + b))
+        grown[:k, :k], grown[:k, k:], grown[k:, k:] = self.U, Y[:, keep], R22
+        self.U = grown
+        rows = -solve_triangular(R22, Y[:, keep].T @ self.W, trans="T", check_finite=False)
+        self.W = np.vstack([self.W, rows])
+        new = np.asarray(J)[keep]
+        self.act = np.append(self.act, new)
+        self.alive = np.append(self.alive, np.ones(b, bool))
+        return new
+
+    def kill(self, positions):
+        for pos in positions:
+            e = np.zeros(self.k)
+            e[pos] = 1.0
+            self.W = np.hstack([self.W, self._ut(e)[:, None]])
+            self.alive[pos] = False
+            self.dead.append(int(pos))
+        if len(self.dead) > self.max_dead:
+            self.compact()
+
+    def revive(self, pos: int):
+        col = self.dead.index(pos)
+        self.W = np.delete(self.W, col, axis=1)
+        self.dead.pop(col)
+        self.alive[pos] = True
+
+    def truncate(self, k0: int):
+        """Forget the atoms appended after position k0 (none of them dead)."""
+        self.U, self.W = self.U[:k0, :k0], self.W[:k0]
+        self.act, self.alive = self.act[:k0], self.alive[:k0]
+
+
+def lasso_value(G: np.ndarray, c: np.ndarray, beta: float, a: np.ndarray) -> float:
+    """a^T G a / 2 - c^T a + beta |a|_1 on the support of a."""
+    A = np.flatnonzero(a)
+    return float(0.5 * a[A] @ G[np.ix_(A, A)] @ a[A] - c[A] @ a[A] + beta * np.abs(a[A]).sum())
+
+
+def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.ndarray | None = None,
+                             max_steps: int | None = None, tol: float = 1e-7, batch: int = 1) -> tuple[np.ndarray, int]:
+    """min a^T G a / 2 - c^T a + beta |a|_1 (G (m, m) PSD, c (m,)) by feature sign with a Cholesky
+    factor of the active Gram block kept up to date (_ActiveFactor: an entering atom appends a row,
+    O(k^2); a leaving one is held at 0 until a batch of them is compacted away), so a step costs
+    O(k^2) instead of lasso.feature_sign's O(k^3) factorization. For the heuristic phase of the
+    rounding, where the working set grows to ~n atoms: a tiny ridge keeps the factor defined, an
+    atom dependent on the active ones enters by a pivot (it replaces one of them) or is skipped, and
+    the search stops at KKT residual <= tol * beta, after max_steps steps (work budget), or when no
+    step descends; every iterate has f <= f(a0). batch: how many violators enter at once when the
+    face is solved (1: classic feature sign; more: fewer steps while the working set grows).
+    Returns (a (m,), steps)."""
+    m = c.shape[0]
+    a = np.zeros(m) if a0 is None else np.array(a0, float).reshape(m)
+    if m == 0:
+        return a, 0
+    ridge = 1e-12 * max(float(np.max(np.diag(G))), 1e-300)
+    small = 1e-9 * np.maximum(np.diag(G), 1e-300)       # a squared pivot below this: dependent
+    skipped = np.zeros(m, bool)
+    F = _ActiveFactor(G, np.flatnonzero(a), ridge)
+    max_steps = max_steps if max_steps is not None else 20 * m + 100
+    steps, resolved = 0, False
+    while steps < max_steps:
+        steps += 1
+        grad = G @ a - c                                 # one matvec: cheaper than copying the rows G[act]
+        theta = np.sign(a[F.act])                        # 0 on the dead
+        live = F.act[F.alive]
+        # after an exact solve of this face its residual is as small as the (ridged) factor allows
+        face_solved = resolved or np.abs(grad[live] + beta * np.sign(a[live])).max(initial=0.0) <= tol * beta
+        resolved = False
+        single = F.k
+        if face_solved:
+            viol = np.abs(grad) - beta                   # the face is solved: let the worst violator in
+            viol[live] = -np.inf
+            viol[skipped] = -np.inf
+            j = int(np.argmax(viol))
+            if viol[j] <= tol * beta:
+                break
+            if not _enter(F, j, a, grad, beta, G, c, small, skipped):
+                continue                                 # a pivot changed a, or j was skipped
+            theta = np.sign(a[F.act])                    # the factor may have been compacted
+            first = int(np.flatnonzero(F.act == j)[0])
+            theta[first] = -np.sign(grad[j])
+            single = F.k
+            # the next worst violators enter with it (batch): f >= the face function, with equality
+            # at the current point, so the step below descends as long as every entering atom moves
+            # the way of its sign (checked below); dependent ones wait their turn
+            viol[j] = -np.inf
+            viol[F.act] = -np.inf                        # the dead wait for their turn as the first
+            extra = np.argsort(-viol)[:batch - 1]
+            extra = extra[viol[extra] > tol * beta]
+            if extra.size:
+                new = F.append_block(extra, small)
+                theta = np.append(theta, -np.sign(grad[new]))
+        L = F.alive
+        A = F.act
+        x = F.solve(c[A] - beta * theta)
+        if F.k > single and (np.any(np.sign(x[single:]) != theta[single:]) or np.sign(x[first]) != theta[first]):
+            # an extra entering atom would start against its sign (f above the face function at
+            # once): take the classic single-atom step; the extras sit last, so truncating drops them
+            F.truncate(single)
+            theta, L, A = theta[:single], F.alive, F.act
+            x = F.solve(c[A] - beta * theta)
+        cur = a[A[L]]
+        if np.all(np.sign(x[L]) == theta[L]):
+            a[A[L]] = x[L]                               # the face minimiser keeps its signs: take it
+            resolved = True
+            continue
+        d_full = x - a[A]
+        d_full[~L] = 0.0
+        d = d_full[L]
+        Ud = F.U @ d_full
+        new = _line_search(cur, d, float(grad[A[L]] @ d), 0.5 * (float(Ud @ Ud) - ridge * float(d @ d)), beta)
+        if new is None:
+            break                                        # no descent left beyond rounding
+        a[A[L]] = new
+        F.kill(np.flatnonzero(L)[new == 0])
+    return a, steps
+
+
+def _enter(F: _ActiveFactor, j: int, a, grad, beta, G, c, small, skipped) -> bool:
+    """Bring the violator j into the factor (True), or pivot / skip it (False; a may change)."""
+    if j in set(F.act[~F.alive].tolist()):
+        F.revive(int(np.flatnonzero(F.act == j)[0]))
+        return True
+    y, r2_live, r2_full = F.schur(j)
+    if r2_live > small[j]:
+        if r2_full <= small[j]:                          # dependent only through dead atoms: drop them
+            F.compact()
+            y, r2_live, r2_full = F.schur(j)
+            if r2_full <= small[j]:
+                skipped[j] = True
+                return False
+        F.append(j, y, r2_full)
+        return True
+    # phi_j = Phi_live x (numerically): trading x for phi_j keeps the prediction and, as j violates,
+    # lowers the l1 norm until a live coefficient reaches 0 (a pivot)
+    x = F.solve(G[F.act, j])
+    sigma = -np.sign(grad[j])
+    cur = a[F.act]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(F.alive & (cur * sigma * x > 0), cur / (sigma * x), np.inf)
+    i = int(np.argmin(ratios))
+    if not np.isfinite(ratios[i]):
+        skipped[j] = True
+        return False
+    trial = a.copy()
+    trial[F.act] -= ratios[i] * sigma * x
+    trial[F.act[i]], trial[j] = 0.0, ratios[i] * sigma
+    if lasso_value(G, c, beta, trial) >= lasso_value(G, c, beta, a):
+        skipped[j] = True                                # no descent by the exchange: leave j out
+        return False
+    F.kill([i])
+    y, r2_live, r2_full = F.schur(j)
+    if r2_live <= small[j]:
+        F.revive(i)
+        skipped[j] = True                                # still dependent without atom i: leave j out
+        return False
+    if r2_full <= small[j]:
+        F.compact()
+        y, r2_live, r2_full = F.schur(j)
+    F.append(j, y, r2_full)
+    a[:] = trial
+    return False
+
+
+class IncrementalMaster(RestrictedMaster):
+    """The restricted master of the heuristic phase: quadratic losses by incremental_feature_sign
+    (at most max_steps steps per solve, a work budget), other losses as RestrictedMaster. Its
+    alpha is feasible, so the objective it reports is an honest upper bound; it proves nothing."""
+
+    def __init__(self, Xb: np.ndarray, problem: QNNProblem, max_steps: int | None = None, batch: int = 16):
+        super().__init__(Xb, problem)
+        self.max_steps, self.batch = max_steps, batch
+        self.steps = 0
+
+    def solve(self) -> float:
+        if not self.quadratic:
+            return super().solve()
+        self.alpha, steps = incremental_feature_sign(self.G, self.c, self.beta, self.alpha, self.max_steps,
+                                                     batch=self.batch)
+        self.steps += steps
+        self.w = None
+        return self.objective()
+
+
+class RelaxationPricer(LocalSearchPricer):
+    """Local-search pricing warm started from the relaxation: each call draws `samples` fresh
+    Grothendieck neurons from every factor (relaxation_factor) besides LocalSearchPricer's starts
+    (the master's atoms, their 2-flip kicks, `restarts` random points). Work per call:
+    2 (2 k + restarts + blocks (samples + 1)) 1-flip ascents, k = the master's atoms."""
+
+    name = "relaxation_local_search"
+
+    def __init__(self, factors: list, samples: int = 32, restarts: int = 16, rng: np.random.Generator | None = None):
+        super().__init__(restarts=restarts, rng=rng)
+        self.factors, self.samples = factors, samples
+
+    def price(self, Q, state):
+        extra = [factor_samples(F, self.samples, self.rng) for F in self.factors]
+        if extra:
+            state = PricingState(np.hstack([state.atoms, *extra]), state.level, state.top, state.even, state.deadline)
+        return super().price(Q, state)
+
+
 def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, rounds: int = 200,
                        starts_per_round: int = 16, rng: np.random.Generator | None = None,
-                       max_new: int = 64, deadline: float | None = None):
-    """Heuristic column generation (certqnn.column_generation with the local-search pricer only):
-    the exact Lasso over the atoms S (p, k), then local-search new neurons against Q(w) of the
-    residual and add the `max_new` most violated ones per round, while the objective improves.
+                       max_new: int = 64, deadline: float | None = None, factors: list | None = None,
+                       samples_per_round: int = 32, master_steps: int | None = None,
+                       min_decrease: float | None = None):
+    """Heuristic column generation (certqnn.column_generation with local-search pricing only):
+    the Lasso over the atoms S (p, k) (IncrementalMaster), then local-search new neurons against
+    Q(w) of the residual and add the `max_new` most violated ones per round, while the objective
+    improves. factors: relaxation factors (relaxation_factor) whose fresh samples seed every
+    pricing round (RelaxationPricer); none: random starts only.
     Work budget: at most `rounds` rounds of `starts_per_round` random local-search starts (plus
-    starts from the current atoms); deadline: time.perf_counter() instant from the user's time
-    limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the reason the
-    loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
-    pricer = LocalSearchPricer(restarts=starts_per_round, rng=rng if rng is not None else np.random.default_rng(0))
-    budget = Budget(max_rounds=rounds, per_round=max_new, deadline=deadline)
-    run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=np.unique(np.asarray(S, float).T, axis=0).T,
-                            Xb=Xb, desc="rounding: local-search pricing")
+    starts from the current atoms and samples_per_round samples per factor), at most master_steps
+    feature-sign steps per master solve (None: no cap), stop early when a round lowers the
+    objective by less than the fraction min_decrease; deadline: time.perf_counter() instant from
+    the user's time limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the
+    reason the loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    pricer = (RelaxationPricer(factors, samples_per_round, starts_per_round, rng) if factors
+              else LocalSearchPricer(restarts=starts_per_round, rng=rng))
+    # `rounds` pricing calls, each followed by a master solve (rounds = 0: the refit of S only)
+    budget = Budget(max_rounds=rounds + 1, max_pricings=rounds, per_round=max_new, deadline=deadline,
+                    min_decrease=min_decrease)
+    master = IncrementalMaster(Xb, problem, max_steps=master_steps)
+    with blas_single_thread():
+        run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=np.unique(np.asarray(S, float).T, axis=0).T,
+                                Xb=Xb, desc="rounding: local-search pricing", master=master)
     return run.S, run.alpha, run.objective, run.stop
 
 
@@ -117,26 +466,40 @@ def prune_to_width(problem: QNNProblem, S: np.ndarray, alpha: np.ndarray) -> Qua
     return QuantizedNetwork(problem.levels.collapse(S), alpha)
 
 
-def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_minus: np.ndarray,
-                     w: np.ndarray, samples: int = 64, local_search: bool = True, seed: int = 0,
-                     max_candidates: int = 128, pricing_rounds: int = 200, starts_per_round: int = 16,
-                     deadline: float | None = None):
-    """Sample neurons from both lifted blocks, keep the `max_candidates` most correlated with the
-    SDP's dual vector w, refit alpha exactly, improve by local-search pricing (at most
-    `pricing_rounds` rounds of `starts_per_round` random starts; see improve_by_pricing).
-    deadline: time.perf_counter() instant from the user's time limit, or None.
-    Returns (network, info)."""
+def _block_t(Z) -> float:
+    """t = Z[p, p] of a dense block or a factor."""
+    return float(Z.t) if hasattr(Z, "V") and hasattr(Z, "t") else float(np.asarray(Z, float)[-1, -1])
+
+
+def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np.ndarray, samples: int = 64,
+                     local_search: bool = True, seed: int = 0, max_candidates: int = 128, pricing_rounds: int = 200,
+                     starts_per_round: int = 16, deadline: float | None = None, per_round: int = 64,
+                     samples_per_round: int = 32, master_steps: int | None = None,
+                     min_decrease: float | None = None):
+    """From a relaxation's solution to a network (docs/math.md §7). Z_plus, Z_minus: the lifted
+    blocks, each dense (p+1, p+1) or factored (LowRankFactor: Z = t V V^T); w (n,): the dual point.
+
+    Sample `samples` neurons per block (sign of V g, plus sin((pi/2) Z_hat) samples when that
+    matrix is PSD) and 1-flip each against -+Q(w), keep the `max_candidates` with the largest
+    |u~^T Q(w) u~| (screening by reduced cost), then heuristic column generation from them
+    (improve_by_pricing: at most `pricing_rounds` rounds adding `per_round` atoms, each round's
+    local search started from the atoms, `starts_per_round` random points and `samples_per_round`
+    fresh samples per block). Everything is counted in work and seeded by `seed`; deadline:
+    time.perf_counter() instant from the user's time limit, or None. local_search off: the exact
+    refit of the screened samples only. Returns (network, info)."""
     rng = np.random.default_rng(seed)
     act = problem.activation
     Q = q_matrix(Xb, act, w)
-    cands = []
+    cands, factors = [], []
     info = {}
     for label, Z, maximize in (("plus", Z_plus, False), ("minus", Z_minus, True)):
-        Zh = unit_diagonal(Z)
-        info[f"block_{label}"] = block_report(Zh, Z[-1, -1])
-        if Zh is None:
+        F = relaxation_factor(Z)
+        Zh = None if F is None else F.V @ F.V.T
+        info[f"block_{label}"] = block_report(Zh, _block_t(Z))
+        if F is None:
             continue
-        block = [grothendieck_samples(Zh, samples, rng)]
+        factors.append(F)
+        block = [factor_samples(F, samples, rng)]
         if info[f"block_{label}"]["sin_psd"]:
             block.append(grothendieck_samples(unit_diagonal(np.sin(0.5 * np.pi * Zh)), samples, rng))
         block = np.hstack(block)
@@ -149,9 +512,10 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus: np.ndarray, Z_
     info["candidates"] = int(np.unique(S.T, axis=0).shape[0])
     S = screen(Q, S, max_candidates)
     if local_search:
-        S, alpha, _, info["pricing_stop"] = improve_by_pricing(problem, Xb, S, rounds=pricing_rounds,
-                                                               starts_per_round=starts_per_round, rng=rng,
-                                                               deadline=deadline)
+        S, alpha, _, info["pricing_stop"] = improve_by_pricing(
+            problem, Xb, S, rounds=pricing_rounds, starts_per_round=starts_per_round, rng=rng, max_new=per_round,
+            deadline=deadline, factors=factors, samples_per_round=samples_per_round, master_steps=master_steps,
+            min_decrease=min_decrease)
     else:
         S, sol = _refit_atoms(problem, Xb, S)
         keep = sol.alpha != 0

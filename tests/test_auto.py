@@ -56,3 +56,22 @@ def test_auto_is_deterministic_and_rejects_unknown_options():
         solve(problem, "auto", samples=4)
     with pytest.raises(InvalidProblemError, match="seed"):
         solve(problem, "auto", seed=-1)
+
+
+def test_auto_is_the_default_backend_of_solve(tmp_path, capsys):
+    from certqnn.cli import build_parser, main
+
+    assert build_parser().parse_args(["solve", "x.npz"]).backend == "auto"
+    out = tmp_path / "c.json"
+    assert main(["solve", "synthetic:n=40,d=6,seed=1", "--quiet", "--out", str(out)]) == 0
+    assert "auto (LB enumeration, UB enumeration)" in capsys.readouterr().out   # which method gave which half
+    assert main(["verify", str(out)]) == 0
+
+
+def test_for_large_p_auto_asks_the_sdp_backend_and_falls_back(monkeypatch):
+    problem = problem_of("synthetic:n=30,d=80,seed=0")
+    assert auto_module.plan(problem, None) == ["sdp"]
+    assert auto_module.plan(problem, 5.0) == ["sdp"]               # p > 64: no exact pricing to add
+    sdp = auto_module.get_backend("sdp")
+    monkeypatch.setattr(type(sdp), "supports", lambda self, problem: (False, "too large"))
+    assert auto_module.plan(problem, None) == ["frank-wolfe"]

@@ -87,9 +87,9 @@ def test_every_mentioned_markdown_path_exists():
     assert not missing, "mentioned .md files that do not exist:\n" + "\n".join(missing)
 
 
-def test_math_sections_are_numbered_one_to_twelve():
+def test_math_sections_are_numbered_consecutively_from_one():
     numbers = [int(n) for n in SECTION_HEADING.findall(_text("docs/math.md"))]
-    assert numbers == list(range(1, 13))
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 13
 
 
 def test_every_math_citation_names_an_existing_section():

@@ -5,9 +5,11 @@ the upper bound from the network, the lower bound from the dual point).
 Plan (p = d * bits binary variables per neuron, certqnn.limits):
   p <= CERTIFY_PREFER_EXACT_DIM       enumeration (exact, milliseconds to seconds)
   p <= VERIFY_EXACT_MAX_DIM           colgen (exact pricing is affordable and verify enumerates rho)
-  otherwise                           sdp (the Shor bound and its rounded network), then colgen
-                                      (exact pricing by branch and bound) only when p <= COLGEN_MAX_DIM
-                                      and a time limit bounds it; frank-wolfe when the SDP is too large
+  otherwise                           sdp (the Shor bound, then the network from the relaxation:
+                                      Grothendieck samples and heuristic column generation, a work
+                                      budget, certqnn.rounding), then colgen (exact pricing by branch
+                                      and bound) only when p <= COLGEN_MAX_DIM and a time limit bounds
+                                      it; frank-wolfe when the sdp backend does not support the problem
 A method that does not support the problem (its loss or size) is skipped and named in the report.
 """
 from __future__ import annotations
@@ -31,7 +33,8 @@ def plan(problem: QNNProblem, time_limit: float | None) -> list[str]:
         return ["enumeration", "colgen"]
     if p <= limits.VERIFY_EXACT_MAX_DIM:
         return ["colgen", "sdp"]
-    methods = ["sdp"] if p + 1 <= limits.SDP_MAX_BLOCK else ["frank-wolfe"]
+    # the sdp backend decides what it can solve (and picks its engine by size): ask it, not a limit here
+    methods = ["sdp"] if get_backend("sdp").supports(problem)[0] else ["frank-wolfe"]
     if p <= limits.COLGEN_MAX_DIM and time_limit is not None:
         methods.append("colgen")
     return methods

@@ -53,10 +53,13 @@ class SdpBackend(Backend):
         cuts_per_round: int = option(100, "cuts added per round and block", parse=int)
         cut_tol: float = option(1e-3, "violation a cut must exceed to be added", parse=float)
         rounding: bool = option(True, "sample a network from the relaxation (off: bound only)", cli=False)
-        samples: int = option(64, "Grothendieck samples per SDP block", parse=int)
+        samples: int = option(2048, "Grothendieck samples per SDP block", parse=int)
+        candidates: int = option(2048, "rounding: sampled neurons kept for the first master, largest reduced cost first "
+                                       "(at most 2 n)", parse=int)
         local_search: bool = option(True, "1-flip local search on every sampled neuron", cli=False)
-        pricing_rounds: int = option(20, "rounding: rounds of local-search pricing after the refit (work budget)",
+        pricing_rounds: int = option(10, "rounding: rounds of local-search pricing after the refit (work budget)",
                                      parse=int)
+        pricing_atoms: int = option(128, "rounding: atoms added per pricing round", parse=int)
         seed: int = option(0, "random seed for sampling", parse=int)
 
         def validate(self):
@@ -70,7 +73,7 @@ class SdpBackend(Backend):
             if self.cuts != "none" and "cuts" not in ENGINE_OPTIONS[family]:
                 raise InvalidProblemError("cuts", f"triangle cuts are implemented for the scs engine only, not {self.engine!r}")
             check_positive("eps", self.eps, allow_none=True)
-            for name in ("max_iters", "cut_rounds", "cuts_per_round", "samples"):
+            for name in ("max_iters", "cut_rounds", "cuts_per_round", "samples", "candidates", "pricing_atoms"):
                 value = getattr(self, name)
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                     raise InvalidProblemError(name, f"must be an integer >= 1, got {value!r}")
@@ -155,7 +158,9 @@ class SdpBackend(Backend):
             try:
                 network, rounding_report = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=o.samples,
                                                             local_search=o.local_search, seed=o.seed,
-                                                            pricing_rounds=o.pricing_rounds, deadline=deadline)
+                                                            pricing_rounds=o.pricing_rounds, per_round=o.pricing_atoms,
+                                                            max_candidates=min(o.candidates, 2 * problem.n),
+                                                            deadline=deadline)
                 support = rounding_report.pop("unconstrained_support", None)
                 report.update(rounding_report)
             except UnsupportedProblemError as exc:

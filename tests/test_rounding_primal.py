@@ -1,0 +1,165 @@
+"""certqnn.rounding: the primal side of the sdp backend -- relaxation blocks dense or factored,
+Grothendieck samples, and heuristic column generation with the incremental master under a work
+budget (docs/math.md §7)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from certqnn import QNNProblem, certify, solve, verify
+from certqnn.datasets import load
+from certqnn.lasso import feature_sign, refit
+from certqnn.lifting import neuron_outputs
+from certqnn.rounding import (IncrementalMaster, LowRankFactor, factor_samples, improve_by_pricing,
+                              incremental_feature_sign, relaxation_factor, round_relaxation, unit_diagonal)
+
+
+def lasso_value(G, c, beta, a):
+    return 0.5 * a @ G @ a - c @ a + beta * np.abs(a).sum()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 25), m=st.integers(1, 40), dup=st.booleans(),
+       beta=st.floats(0.01, 3.0), batch=st.sampled_from([1, 4, 16]))
+def test_incremental_feature_sign_reaches_the_exact_lasso(seed, n, m, dup, beta, batch):
+    """Same optimum as lasso.feature_sign, also with duplicated (dependent) atoms, m > n, and
+    several atoms entering at once."""
+    rng = np.random.default_rng(seed)
+    Phi = rng.standard_normal((n, m))
+    if dup and m > 1:
+        Phi[:, m // 2:] = Phi[:, :m - m // 2]
+    t = rng.standard_normal(n)
+    G, c = Phi.T @ Phi, Phi.T @ t
+    exact = lasso_value(G, c, beta, feature_sign(G, c, beta))
+    a, steps = incremental_feature_sign(G, c, beta, batch=batch)
+    assert steps >= 1
+    assert lasso_value(G, c, beta, a) <= exact + 1e-7 * (1.0 + abs(exact))
+    # warm started from any point it never ends above that point
+    a0 = rng.standard_normal(m) * (rng.random(m) < 0.5)
+    b, _ = incremental_feature_sign(G, c, beta, a0, batch=batch)
+    assert lasso_value(G, c, beta, b) <= lasso_value(G, c, beta, a0) + 1e-12 * (1.0 + abs(lasso_value(G, c, beta, a0)))
+
+
+def test_incremental_feature_sign_respects_its_step_budget():
+    rng = np.random.default_rng(0)
+    Phi = rng.standard_normal((30, 60))
+    G, c = Phi.T @ Phi, Phi.T @ rng.standard_normal(30)
+    full, steps = incremental_feature_sign(G, c, 0.1)
+    assert steps > 5
+    cut, cut_steps = incremental_feature_sign(G, c, 0.1, max_steps=5)
+    assert cut_steps == 5
+    assert lasso_value(G, c, 0.1, full) < lasso_value(G, c, 0.1, cut) < lasso_value(G, c, 0.1, np.zeros(60))
+
+
+def random_block(rng, p, r):
+    V = rng.standard_normal((p + 1, r))
+    return 2.5 * V @ V.T, V
+
+
+def test_dense_and_factored_blocks_are_the_same_relaxation():
+    rng = np.random.default_rng(1)
+    Z, V = random_block(rng, 6, 3)
+    Fd = relaxation_factor(Z)
+    Ff = relaxation_factor(LowRankFactor(V, Z[-1, -1]))        # rows not unit: normalized
+    for F in (Fd, Ff):
+        np.testing.assert_allclose(np.linalg.norm(F.V, axis=1), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(F.V @ F.V.T, unit_diagonal(Z), atol=1e-9)
+        assert F.t == pytest.approx(Z[-1, -1])
+    assert Fd.V.shape[1] == 3                                  # zero eigenvalues dropped: the rank
+    assert relaxation_factor(np.zeros((7, 7))) is None
+    assert relaxation_factor(LowRankFactor(V, 0.0)) is None
+    # a rank-one block returns its own neuron, from either form
+    u = np.array([1.0, -1.0, 1.0, 1.0])
+    ut = np.append(u, 1.0)
+    for block in (3.0 * np.outer(ut, ut), LowRankFactor(-ut[:, None], 3.0)):
+        S = factor_samples(relaxation_factor(block), 20, np.random.default_rng(0))
+        assert S.shape == (4, 21) and np.all(S == u[:, None])
+
+
+def test_factor_samples_follow_grothendiecks_identity():
+    rng = np.random.default_rng(2)
+    _, V = random_block(rng, 3, 2)
+    F = relaxation_factor(LowRankFactor(V, 1.0))
+    S = factor_samples(F, 100_000, np.random.default_rng(3))[:, :-1]
+    St = np.vstack([S, np.ones((1, S.shape[1]))])
+    np.testing.assert_allclose(St @ St.T / S.shape[1], 2 / np.pi * np.arcsin(np.clip(F.V @ F.V.T, -1, 1)), atol=0.015)
+
+
+@pytest.fixture(scope="module")
+def relaxed():
+    """A small problem (p = 10, beyond what one sample covers) and its Shor solution."""
+    data = load("synthetic:n=120,d=10,seed=4")
+    problem = QNNProblem(data.X, data.y)
+    result = solve(problem, "sdp", rounding=False)
+    return problem, problem.binary_design(), result
+
+
+def factors_of(Z):
+    vals, vecs = np.linalg.eigh(Z)
+    keep = vals > 1e-10 * vals[-1]
+    return LowRankFactor(vecs[:, keep] * np.sqrt(vals[keep]), Z[-1, -1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_improved_primal_is_never_worse_than_plain_rounding(relaxed, seed):
+    """On fixed seeds: column generation from the samples ends at or below the exact refit of the
+    same samples (it starts there and only descends), and is deterministic for the seed."""
+    problem, Xb, r = relaxed
+    Zp, Zm, w = r.relaxation["Z_plus"], r.relaxation["Z_minus"], r.dual.w
+    plain, _ = round_relaxation(problem, Xb, Zp, Zm, w, seed=seed, local_search=False)
+    better, info = round_relaxation(problem, Xb, Zp, Zm, w, seed=seed, pricing_rounds=10, per_round=32)
+    again, _ = round_relaxation(problem, Xb, Zp, Zm, w, seed=seed, pricing_rounds=10, per_round=32)
+    ub_plain = problem.objective(plain.U, plain.alpha)
+    ub = problem.objective(better.U, better.alpha)
+    assert ub <= ub_plain * (1 + 1e-9)
+    assert ub < 0.99 * ub_plain                     # on these seeds pricing does improve, by more than 1 %
+    assert np.array_equal(better.U, again.U) and np.array_equal(better.alpha, again.alpha)
+    assert info["pricing_stop"] in ("budget", "no_violator", "stalled")
+    # factored blocks (as a first-order engine returns them) go through the same function
+    fac, _ = round_relaxation(problem, Xb, factors_of(Zp), factors_of(Zm), w, seed=seed, pricing_rounds=10,
+                              per_round=32)
+    assert problem.objective(fac.U, fac.alpha) <= ub_plain * (1 + 1e-9)
+
+
+def test_the_work_budget_bounds_rounds_and_master_steps(relaxed, monkeypatch):
+    problem, Xb, r = relaxed
+    import certqnn.rounding as rounding
+
+    masters = []
+
+    class Spy(IncrementalMaster):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            masters.append(self)
+            self.solves = 0
+
+        def solve(self):
+            self.solves += 1
+            return super().solve()
+
+    monkeypatch.setattr(rounding, "IncrementalMaster", Spy)
+    S0 = np.where(np.random.default_rng(0).random((Xb.shape[1], 8)) < 0.5, -1.0, 1.0)
+    F = [relaxation_factor(r.relaxation["Z_plus"]), relaxation_factor(r.relaxation["Z_minus"])]
+    S, alpha, obj, stop = improve_by_pricing(problem, Xb, S0, rounds=3, max_new=4, factors=F, master_steps=7,
+                                             rng=np.random.default_rng(0))
+    assert stop == "budget"
+    assert masters[-1].solves == 4 and masters[-1].steps <= 4 * 7     # the refit, then one solve per round
+    # no pricing rounds: the refit of the starting atoms only (the exact Lasso's value)
+    S_0, alpha_0, obj_0, _ = improve_by_pricing(problem, Xb, S0, rounds=0)
+    exact = refit(neuron_outputs(Xb, problem.activation, S0), problem.y, problem.beta, problem.loss)
+    assert masters[-1].solves == 1 and obj_0 == pytest.approx(exact.objective, rel=1e-7)
+    assert obj == pytest.approx(problem.objective(problem.levels.collapse(S), alpha), rel=1e-12)
+    # more rounds: lower (or equal) objective, never higher
+    _, _, obj_more, _ = improve_by_pricing(problem, Xb, S0, rounds=12, max_new=4, factors=F,
+                                           rng=np.random.default_rng(0))
+    assert obj_more <= obj * (1 + 1e-9)
+
+
+def test_sdp_backend_network_verifies_and_options_are_checked(relaxed):
+    problem, _, _ = relaxed
+    result = solve(problem, "sdp", pricing_rounds=5, pricing_atoms=16)
+    cert = certify(problem, result)
+    assert verify(cert).ok and cert.upper_bound >= cert.lower_bound
+    from certqnn.errors import InvalidProblemError
+    with pytest.raises(InvalidProblemError, match="pricing_atoms"):
+        solve(problem, "sdp", pricing_atoms=0)
