@@ -124,25 +124,36 @@ class MpiRows(LocalRows):
         return self.comm.bcast(value, root=0)
 
 
-def _cg(apply, rhs, x0, reduction, max_iters):
-    """Conjugate gradients on a symmetric positive definite operator (matrices under the Frobenius
-    inner product), stopped when the residual has shrunk by `reduction` or after max_iters."""
-    x = x0.copy()
-    r = rhs - apply(x)
-    p = r.copy()
-    rr = float(np.vdot(r, r))
-    target = reduction ** 2 * rr
+def _pcg(apply, rhs, x, ax, reduction, max_iters, precond=None):
+    """Preconditioned conjugate gradients on a symmetric positive definite operator (matrices under
+    the Frobenius inner product), from x whose image `ax` = apply(x)[0] is already known (so a warm
+    start costs no pass). apply(p) returns (image, extras) and the extras of the steps are summed
+    with the step lengths, so the caller keeps A(x) and Q(A(x)) up to date without recomputing them.
+    Stops when the residual has shrunk by `reduction` or after max_iters; returns (x, extras
+    increment list [(step, extras)], steps)."""
+    x = x.copy()
+    r = rhs - ax
+    z = precond(r) if precond is not None else r
+    p = z.copy()
+    rz = float(np.vdot(r, z))
+    r0 = float(np.vdot(r, r))
+    target = reduction ** 2 * r0
+    steps = []
     k = 0
-    while k < max_iters and rr > target and rr > 0:
-        Ap = apply(p)
-        step = rr / float(np.vdot(p, Ap))
+    while k < max_iters and r0 > 0:
+        Ap, extras = apply(p)
+        step = rz / float(np.vdot(p, Ap))
         x += step * p
         r -= step * Ap
-        rr_new = float(np.vdot(r, r))
-        p = r + (rr_new / rr) * p
-        rr = rr_new
+        steps.append((step, extras))
         k += 1
-    return x, k
+        if float(np.vdot(r, r)) <= target:
+            break
+        z = precond(r) if precond is not None else r
+        rz_new = float(np.vdot(r, z))
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x, steps, k
 
 
 class FoEngine:
@@ -152,6 +163,22 @@ class FoEngine:
     CHECK_EVERY = 10        # iterations between two bound evaluations (each one inner elliptope solve)
     CG_REDUCTION = 0.1      # each (w, z) step shrinks the CG residual tenfold (warm start does the rest)
     CG_MAX_ITERS = 200
+    MU_FACTOR = 1.0
+    LINE_SEARCH = 0
+    PRIMAL_CANDIDATE = True
+    ADAPT_EVERY = 5
+    ADAPT_BAND = 3.0
+    ADAPT_SQRT = False
+    ADAPT_MAX = 10.0
+
+    @staticmethod
+    def _mean_eigenvalue(rows, D):
+        """<G, T A^*A T G> / |G|^2 for a fixed pseudo-random symmetric G in range(T) (2 passes): an
+        estimate of the mean eigenvalue of T A^*A T, the scale of the w-step's operator."""
+        G = np.random.default_rng(12345).standard_normal((D, D))
+        G = offdiag_trace(G + G.T)
+        HG = offdiag_trace(rows.q(rows.a(G)))
+        return max(float(np.vdot(G, HG)) / float(np.vdot(G, G)), 1e-300)
 
     def __init__(self, comm=None):
         self.comm = comm
@@ -190,14 +217,23 @@ class FoEngine:
 
         Xp = np.zeros((D, D)); Xm = np.zeros((D, D))
         Sp = np.zeros((D, D)); Sm = np.zeros((D, D))
-        V = np.zeros((D, D))
-        mu = 1.0
+        # V with A(V) (local rows) and Q(A(V)) kept up to date alongside it: w = -t + A(V) and
+        # Q(w) = -Q(t) + Q(A(V)) then cost no pass, and neither does the warm start of CG.
+        V = np.zeros((D, D)); AV = np.zeros(source.n); QAV = np.zeros((D, D))
+        lam_mean = self._mean_eigenvalue(rows, D)
+        mu = self.MU_FACTOR * lam_mean
         best = {"lb": -math.inf}
         upper = math.inf
         z_warm = [None, None]
         history = []
         status = Status.FEASIBLE   # stopped by the work budget: a valid bound, gap above eps
         it = 0
+        cg_steps = 0
+
+        def scaled(yw, ww, rho):
+            s_max = 1.0 if rho <= beta else beta / rho
+            s = min(max(-yw / ww, 0.0), s_max) if ww > 0 else 0.0
+            return -s * yw - 0.5 * s * s * ww
 
         def dual_value(w_loc, Qw):
             """The scaling lemma's bound for w with rho_bar from the inner problem (float estimate;
@@ -206,21 +242,65 @@ class FoEngine:
             zm, _ = elliptope_bound(-Qw, z0=z_warm[1])
             z_warm[0], z_warm[1] = zp, zm
             rho = max(zp.sum(), zm.sum(), 0.0)
-            yw, ww = rows.dot(y_loc, w_loc), rows.dot(w_loc, w_loc)
-            s_max = 1.0 if rho <= beta else beta / rho
-            s = min(max(-yw / ww, 0.0), s_max) if ww > 0 else 0.0
-            return -s * yw - 0.5 * s * s * ww, zp, zm
+            return scaled(rows.dot(y_loc, w_loc), rows.dot(w_loc, w_loc), rho), zp, zm
+
+        def best_on_line(u_loc, Qu):
+            """The best scaling-lemma bound over w = u + theta t (Q(w) = Q(u) + theta Q(t) costs no
+            pass): near the optimum w = -t + A(V) is a small difference of two large vectors, so a
+            small error in the A(V) part leaves w far outside {rho_bar <= beta} and the scaling
+            lemma shrinks it to nothing; moving along t repairs exactly that error. Golden-section
+            search on theta in [-h, h], h = |u| / |t| (a unimodal guess; every point tried is a
+            valid bound, the best is kept). Returns (lb, w, z+, z-)."""
+            uu, tt, ut = rows.dot(u_loc, u_loc), rows.dot(y_loc, y_loc), rows.dot(u_loc, y_loc)
+            cache = {}
+
+            def f(theta):
+                if theta not in cache:
+                    Q = Qu + theta * Qy
+                    zp, _ = elliptope_bound(Q, rel_tol=1e-7, z0=z_warm[0])
+                    zm, _ = elliptope_bound(-Q, rel_tol=1e-7, z0=z_warm[1])
+                    rho = max(zp.sum(), zm.sum(), 0.0)
+                    yw = ut + theta * tt
+                    ww = uu + 2.0 * theta * ut + theta * theta * tt
+                    cache[theta] = (scaled(yw, ww, rho), zp, zm)
+                return cache[theta][0]
+
+            h = math.sqrt(uu / tt) if tt > 0 else 0.0
+            if h > 0 and self.LINE_SEARCH > 0:
+                g = (math.sqrt(5.0) - 1.0) / 2.0
+                a, b = -h, h
+                c, d = b - g * (b - a), a + g * (b - a)
+                f(0.0)
+                for _ in range(self.LINE_SEARCH):
+                    if f(c) >= f(d):
+                        b, d = d, c
+                        c = b - g * (b - a)
+                    else:
+                        a, c = c, d
+                        d = a + g * (b - a)
+            theta = max(cache, key=lambda k: cache[k][0]) if cache else 0.0
+            w = u_loc + theta * y_loc
+            # the chosen point again at full accuracy (the search used a looser inner tolerance)
+            lb, zp, zm = dual_value(w, Qu + theta * Qy)
+            return lb, w, zp, zm
 
         def operator(M):
-            return mu * M + 2.0 * offdiag_trace(rows.q(rows.a(M)))
+            a = rows.a(M)
+            qa = rows.q(a)
+            return mu * M + 2.0 * offdiag_trace(qa), (a, qa)
 
         for it in range(1, int(max_iters) + 1):
             Rp = Sp + mu * Xp
             Rm = Sm + mu * Xm
             rhs = 2.0 * offdiag_trace(Qy) - offdiag_trace(Rp - Rm)
-            V, _ = _cg(operator, rhs, V, self.CG_REDUCTION, self.CG_MAX_ITERS)
-            w_loc = -y_loc + rows.a(V)
-            Qw = rows.q(w_loc)
+            V, steps, k = _pcg(operator, rhs, V, mu * V + 2.0 * offdiag_trace(QAV), self.CG_REDUCTION,
+                               self.CG_MAX_ITERS)
+            cg_steps += k
+            for step, (a, qa) in steps:
+                AV += step * a
+                QAV += step * qa
+            w_loc = -y_loc + AV
+            Qw = QAV - Qy
             zp = np.diag(Qw + Rp) + (beta - np.trace(Qw + Rp)) / D
             zm = np.diag(Rm - Qw) + (beta - np.trace(Rm - Qw)) / D
             Np = np.diag(zp) - Qw - mu * Xp
@@ -228,26 +308,34 @@ class FoEngine:
             Sp, negp = psd_parts(Np)
             Sm, negm = psd_parts(Nm)
             # dual residual: the constraint Diag(z) -+ Q(w) = S before the multiplier step
-            dres = (np.linalg.norm(Np + mu * Xp - Sp) + np.linalg.norm(Nm + mu * Xm - Sm)) / (1.0 + np.linalg.norm(Qw))
+            dres = ((np.linalg.norm(Np + mu * Xp - Sp) + np.linalg.norm(Nm + mu * Xm - Sm))
+                    / (1.0 + np.linalg.norm(Qw)))
             Xp, Xm = negp / mu, negm / mu
-            # primal residual: diag(Z) = t 1 and the link w = A(Z+ - Z-) - t (one pass)
-            link = rows.a(Xm - Xp) - y_loc - w_loc
-            pres = ((np.linalg.norm(np.diag(Xp) - Xp[-1, -1]) + np.linalg.norm(np.diag(Xm) - Xm[-1, -1])
-                     + math.sqrt(rows.dot(link, link) / D))
-                    / (1.0 + np.linalg.norm(Xp) + np.linalg.norm(Xm)))
-            if it % 5 == 0:
-                if pres > 3.0 * dres:
-                    mu *= 2.0
-                elif dres > 3.0 * pres:
-                    mu *= 0.5
+            if it % self.ADAPT_EVERY == 0:
+                # primal residual: diag(Z) = t 1 and the link w = A(Z+ - Z-) - t (one pass)
+                link = rows.a(Xm - Xp) - y_loc - w_loc
+                pres = ((np.linalg.norm(np.diag(Xp) - Xp[-1, -1]) + np.linalg.norm(np.diag(Xm) - Xm[-1, -1])
+                         + math.sqrt(rows.dot(link, link) / D))
+                        / (1.0 + np.linalg.norm(Xp) + np.linalg.norm(Xm)))
+                ratio = pres / max(dres, 1e-300)
+                if ratio > self.ADAPT_BAND:
+                    mu *= min(self.ADAPT_MAX, math.sqrt(ratio)) if self.ADAPT_SQRT else 2.0
+                elif ratio < 1.0 / self.ADAPT_BAND:
+                    mu /= min(self.ADAPT_MAX, math.sqrt(1.0 / ratio)) if self.ADAPT_SQRT else 2.0
             last = it == int(max_iters)
             if it % self.CHECK_EVERY == 0 or last:
-                lb, zp_c, zm_c = dual_value(w_loc, Qw)
+                lb, w_c, zp_c, zm_c = best_on_line(w_loc, Qw)
                 if lb > best["lb"]:
-                    best = {"lb": lb, "w": w_loc.copy(), "z_plus": zp_c, "z_minus": zm_c, "iteration": it}
+                    best = {"lb": lb, "w": w_c, "z_plus": zp_c, "z_minus": zm_c, "iteration": it}
                 Zplus, Zminus = feasible_primal(Xm), feasible_primal(Xp)
                 r = rows.a(Zplus - Zminus) - y_loc
                 upper = min(upper, 0.5 * rows.dot(r, r) + beta * (Zplus[-1, -1] + Zminus[-1, -1]))
+                if self.PRIMAL_CANDIDATE:
+                    # the dual point the feasible primal implies (its residual), one more pass
+                    lb2, w_c, zp_c, zm_c = best_on_line(r, rows.q(r))
+                    if lb2 > best["lb"]:
+                        best = {"lb": lb2, "w": w_c, "z_plus": zp_c, "z_minus": zm_c, "iteration": it}
+                    lb = max(lb, lb2)
                 gap = (upper - best["lb"]) / max(abs(upper), 1e-12)
                 history.append({"iteration": it, "passes": rows.passes, "lower": best["lb"], "upper": upper,
                                 "mu": mu, "seconds": time.perf_counter() - start})
@@ -255,7 +343,7 @@ class FoEngine:
                     progress(it, best["lb"], upper, rows.passes)
                 if verbose:
                     print(f"fo {it:5d}  passes {rows.passes:6d}  lower {best['lb']:.10g}  upper {upper:.10g}  "
-                          f"gap {gap:.2e}  mu {mu:.2e}", flush=True)
+                          f"gap {gap:.2e}  mu {mu:.2e}  cg {cg_steps}  lb_now {lb:.6g}", flush=True)
                 if gap <= eps:
                     status = Status.OPTIMAL
                     break
