@@ -69,6 +69,28 @@ def feasible_primal(Xm: np.ndarray) -> np.ndarray:
     return Z
 
 
+def _best_scales(pp, mm, pm, pt, mt, beta):
+    """argmin over tau >= 0 of 1/2 |tau0 a+ - tau1 a- - t|^2 + beta (tau0 + tau1), given the inner
+    products pp = a+.a+, mm = a-.a-, pm = a+.a-, pt = a+.t, mt = a-.t (a 2-variable convex QP:
+    the best of the interior stationary point and the two edges)."""
+    cands = [(0.0, 0.0)]
+    if pp > 0:
+        cands.append((max((pt - beta) / pp, 0.0), 0.0))
+    if mm > 0:
+        cands.append((0.0, max((-mt - beta) / mm, 0.0)))
+    det = pp * mm - pm * pm
+    if det > 1e-12 * max(pp * mm, 1e-300):
+        # gradient zero: pp tau0 - pm tau1 = pt - beta, -pm tau0 + mm tau1 = -mt - beta
+        b0, b1 = pt - beta, -mt - beta
+        t0, t1 = (mm * b0 + pm * b1) / det, (pm * b0 + pp * b1) / det
+        if t0 >= 0 and t1 >= 0:
+            cands.append((t0, t1))
+
+    def f(c):
+        return 0.5 * (c[0] ** 2 * pp + c[1] ** 2 * mm - 2 * c[0] * c[1] * pm) - c[0] * pt + c[1] * mt + beta * (c[0] + c[1])
+    return min(cands, key=f)
+
+
 class LocalRows:
     """The two passes over rows held by this process (certqnn.rows.RowSource) and the reductions
     a single process needs (none). `n` is the number of local rows."""
@@ -165,7 +187,8 @@ class FoEngine:
     CG_MAX_ITERS = 200
     MU_FACTOR = 1.0
     LINE_SEARCH = 0
-    PRIMAL_CANDIDATE = True
+    PRIMAL_CANDIDATE = False   # measured: the primal residual never beat the iterate (1 pass per check)
+    MU_FLOOR = 0.0
     ADAPT_EVERY = 5
     ADAPT_BAND = 3.0
     ADAPT_SQRT = False
@@ -224,6 +247,7 @@ class FoEngine:
         mu = self.MU_FACTOR * lam_mean
         best = {"lb": -math.inf}
         upper = math.inf
+        best_primal = (np.zeros((D, D)), np.zeros((D, D)))
         z_warm = [None, None]
         history = []
         status = Status.FEASIBLE   # stopped by the work budget: a valid bound, gap above eps
@@ -322,14 +346,28 @@ class FoEngine:
                     mu *= min(self.ADAPT_MAX, math.sqrt(ratio)) if self.ADAPT_SQRT else 2.0
                 elif ratio < 1.0 / self.ADAPT_BAND:
                     mu /= min(self.ADAPT_MAX, math.sqrt(1.0 / ratio)) if self.ADAPT_SQRT else 2.0
+                # CG's cost grows like sqrt(lambda_max / mu): keep mu above a fraction of the scale
+                mu = max(mu, self.MU_FLOOR * lam_mean)
             last = it == int(max_iters)
             if it % self.CHECK_EVERY == 0 or last:
                 lb, w_c, zp_c, zm_c = best_on_line(w_loc, Qw)
                 if lb > best["lb"]:
                     best = {"lb": lb, "w": w_c, "z_plus": zp_c, "z_minus": zm_c, "iteration": it}
-                Zplus, Zminus = feasible_primal(Xm), feasible_primal(Xp)
-                r = rows.a(Zplus - Zminus) - y_loc
-                upper = min(upper, 0.5 * rows.dot(r, r) + beta * (Zplus[-1, -1] + Zminus[-1, -1]))
+                # Feasible primal: unit-diagonal congruences of the multipliers, scaled by the best
+                # (tau+, tau-) >= 0 (a 2-variable QP, 2 passes). Taking tau = the largest diagonal
+                # entry instead (as feasible_primal does) overshoots badly while X is far from
+                # diag(X) = tau 1, and the gap then measures the rescaling, not the iterate.
+                Uplus, Uminus = feasible_primal(Xm), feasible_primal(Xp)
+                Uplus = Uplus / Uplus[-1, -1] if Uplus[-1, -1] > 0 else Uplus
+                Uminus = Uminus / Uminus[-1, -1] if Uminus[-1, -1] > 0 else Uminus
+                ap, am = rows.a(Uplus), rows.a(Uminus)
+                tau = _best_scales(rows.dot(ap, ap), rows.dot(am, am), rows.dot(ap, am), rows.dot(ap, y_loc),
+                                   rows.dot(am, y_loc), beta)
+                r = tau[0] * ap - tau[1] * am - y_loc
+                up_now = 0.5 * rows.dot(r, r) + beta * (tau[0] + tau[1])
+                if up_now < upper:
+                    upper = up_now
+                    best_primal = (tau[0] * Uplus, tau[1] * Uminus)
                 if self.PRIMAL_CANDIDATE:
                     # the dual point the feasible primal implies (its residual), one more pass
                     lb2, w_c, zp_c, zm_c = best_on_line(r, rows.q(r))
@@ -356,6 +394,6 @@ class FoEngine:
                    "primal_upper": upper, "best_iteration": best["iteration"], "history": history,
                    "solver_status": status.value, "ranks": 1 if self.comm is None else self.comm.Get_size(),
                    "solve_seconds": time.perf_counter() - start}
-        return ShorSolution(Z_plus=feasible_primal(Xm), Z_minus=feasible_primal(Xp), S_plus_diag=None,
+        return ShorSolution(Z_plus=best_primal[0], Z_minus=best_primal[1], S_plus_diag=None,
                             S_minus_diag=None, status=status, iterations=it, solver_objective=best["lb"],
                             details=details)
