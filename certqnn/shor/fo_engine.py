@@ -195,6 +195,11 @@ class FoEngine:
     MU_FACTOR = 0.1
     LINE_SEARCH = 0            # golden-section steps of the bound's line search along t (0 = off:
                                # measured a ~5% better bound for ~10x the D x D time)
+    # over-relaxed multiplier step X <- (1 - g) X + g (new X), g < (1 + sqrt 5)/2 keeps the dual
+    # ADMM convergent (the step-length result for the two-block alternating direction method);
+    # measured on n = 2000, d = 80: proven gap 0.22 vs 0.25 after 50 iterations, 7% fewer passes.
+    # X may then leave the PSD cone slightly, so the feasible primal is built from Pi+(X).
+    RELAX = 1.6
     PRIMAL_CANDIDATE = False   # measured: the primal residual never beat the iterate (1 pass per check)
     MU_FLOOR = 0.0             # optional lower bound on mu / mean eigenvalue (caps CG's cost)
     # residual balancing: every ADAPT_EVERY iterations, if the residual ratio leaves
@@ -344,7 +349,11 @@ class FoEngine:
             # dual residual: the constraint Diag(z) -+ Q(w) = S before the multiplier step
             dres = ((np.linalg.norm(Np + mu * Xp - Sp) + np.linalg.norm(Nm + mu * Xm - Sm))
                     / (1.0 + np.linalg.norm(Qw)))
-            Xp, Xm = negp / mu, negm / mu
+            if self.RELAX == 1.0:
+                Xp, Xm = negp / mu, negm / mu
+            else:
+                Xp = (1.0 - self.RELAX) * Xp + self.RELAX * negp / mu
+                Xm = (1.0 - self.RELAX) * Xm + self.RELAX * negm / mu
             if it % self.ADAPT_EVERY == 0:
                 # primal residual: diag(Z) = t 1 and the link w = A(Z+ - Z-) - t (one pass)
                 link = rows.a(Xm - Xp) - y_loc - w_loc
@@ -367,7 +376,7 @@ class FoEngine:
                 # (tau+, tau-) >= 0 (a 2-variable QP, 2 passes). Taking tau = the largest diagonal
                 # entry instead (as feasible_primal does) overshoots badly while X is far from
                 # diag(X) = tau 1, and the gap then measures the rescaling, not the iterate.
-                Uplus, Uminus = feasible_primal(Xm), feasible_primal(Xp)
+                Uplus, Uminus = feasible_primal(psd_parts(Xm)[0]), feasible_primal(psd_parts(Xp)[0])
                 Uplus = Uplus / Uplus[-1, -1] if Uplus[-1, -1] > 0 else Uplus
                 Uminus = Uminus / Uminus[-1, -1] if Uminus[-1, -1] > 0 else Uminus
                 ap, am = rows.a(Uplus), rows.a(Uminus)
