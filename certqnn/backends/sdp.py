@@ -42,7 +42,7 @@ class SdpBackend(Backend):
                                      "rows split over the ranks of mpiexec)")
         eps: float | None = option(None, "engine tolerance (default: scs 1e-6, picos 1e-7, fo 1e-4 = the proven "
                                          "relative gap of the SDP solve)", parse=float)
-        max_iters: int | None = option(None, "engine iteration limit (default: scs 100000, picos 500, fo 1000)",
+        max_iters: int | None = option(None, "engine iteration limit (default: scs 100000, picos 500, fo 60)",
                                        parse=int)
         verbose: bool = option(False, "print the engine's log", cli=False)
         linear_solver: str = option("auto", "scs: linear system solver (auto | qdldl | ...)", cli=False)
@@ -218,7 +218,9 @@ class SdpBackend(Backend):
         """The fo engine with a progress bar over its iteration budget (bound and SDP gap shown)."""
         from ..progress import progress
 
-        total = engine_kw.get("max_iters", 1000)
+        from ..shor.fo_engine import DEFAULT_MAX_ITERS
+
+        total = engine_kw.get("max_iters", DEFAULT_MAX_ITERS)
         with progress(total=total, desc="sdp: fo", unit="it") as bar:
             def report(it, lower, upper, passes):
                 bar.n = it

@@ -94,6 +94,10 @@ def _best_scales(pp, mm, pm, pt, mt, beta):
     return min(cands, key=f)
 
 
+# ADMM iterations by default: each costs tens of passes when n < m (docs/math.md §13), so 60 keeps
+# the default run at n = 1e4, d = 200 to minutes; --max-iters raises it (every check is a bound)
+DEFAULT_MAX_ITERS = 60
+
 _CONTROLLER = []
 
 
@@ -250,7 +254,7 @@ class FoEngine:
     def models(self, model) -> bool:
         return model is None
 
-    def solve(self, Xb, y, beta, act, eps=1e-4, max_iters=1000, time_limit=None, verbose=False,
+    def solve(self, Xb, y, beta, act, eps=1e-4, max_iters=DEFAULT_MAX_ITERS, time_limit=None, verbose=False,
               model=None, progress=None) -> ShorSolution:
         """Xb (n, p) binary design (or a certqnn.rows.RowSource), y (n,) target t, beta > 0.
         eps: stop when (feasible primal value - best bound) <= eps * |primal value|.
