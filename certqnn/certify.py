@@ -51,7 +51,7 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     """Build and verify a Certificate for `result` on `problem`.
 
     rho: how to certify rho(w): "shor" (repair and use the result's z), "exact" (enumerate),
-    "bnb-tree" (the result's branch-and-bound proof tree, or one built here; docs/math.md §5.4),
+    "bnb-tree" (the result's branch-and-bound proof tree, or one built here; docs/math.md §5),
     or None (the result's rho_method; by size when the backend leaves it open). A tree that fails
     or cannot be built within limits.TREE_PROVE_MAX_LEAVES falls back to "shor", and the
     certificate's tightness section says why (rho_tree_fallback).

@@ -1,4 +1,4 @@
-"""Branch and bound that writes its proof: a tree the trusted verifier checks (docs/math.md §5.4;
+"""Branch and bound that writes its proof: a tree the trusted verifier checks (docs/math.md §5;
 proofs/bnb_tree.md; certqnn.trusted.tree).
 
 The search is the one of bnb.py (static order, per-level diagonal shifts mu, the sphere's secular

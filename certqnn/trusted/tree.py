@@ -1,4 +1,4 @@
-"""rho_bar >= max_u |u~^T Q(w) u~| from a branch-and-bound tree (docs/math.md §5.4; proofs/bnb_tree.md).
+"""rho_bar >= max_u |u~^T Q(w) u~| from a branch-and-bound tree (docs/math.md §5; proofs/bnb_tree.md).
 
 A tree proves  max_u sign * u~^T Q u~ <= rho_bar  for sign = +1 and sign = -1. It fixes a variable
 order (a permutation of 0..p-1) and lists leaves: each leaf is a prefix, a string over {+, -} giving
