@@ -188,22 +188,22 @@ def _write_side(Qo, Eo, levels, shor, enum) -> SideTree:
         t = np.concatenate([a[2] for a in shor[k]])
         r = p - k
         A, G, c, Ep = leaf_system(Qo, Eo, k, S)
-        t_use = np.empty_like(t)
+        t_use = t.copy()
         z_last = np.empty_like(t)
         ZF = np.empty((r, t.size))
         sigma = np.empty_like(t)
         for j in np.unique(js):
             sel = js == j
             mu = levels.shifts[k][j]
-            lam, V, _ = levels.data[k][j]
-            # the verifier's shift s = 2 (gamma(D+2) sum|diag M| + |E_M|_F); sigma = 2 s keeps M - s I >= sigma/2 I
-            diag_sum = np.abs(mu).sum() + r * np.abs(t[sel]) + np.abs(np.diag(A)).sum() + np.abs(c[sel]) \
-                + np.abs(t[sel]) * r + 1.0
+            lam = levels.data[k][j][0]
+            # the verifier shifts by s = 2 (gamma(D+2) sum|diag M| + |E_M|_F) and needs Cholesky of M - s I
+            # to succeed; sigma = 8 (...) >= 4 s leaves room for that and for a Q_hat recomputed in another order
+            diag_sum = np.abs(mu).sum() + 2 * r * np.abs(t[sel]) + np.abs(np.diag(A)).sum() + np.abs(c[sel]) + 1.0
             ep = float(np.linalg.norm(Ep)) + gamma(2) * (float(np.linalg.norm(A)) + np.sqrt((G[:, sel] ** 2).sum(0))
                                                           + np.abs(c[sel]) + diag_sum)
-            sigma[sel] = 8.0 * (gamma(r + 3) * diag_sum + ep) + 1e-13 * (abs(float(lam[-1])) + 1e-300)
+            sigma[sel] = 8.0 * (gamma(r + 3) * diag_sum + ep) + 1e-13 * abs(float(lam[-1]))
+            # t - sigma - lambda_max(A) must stay clear of the eigenvalues' rounding
             t_use[sel] = np.maximum(t[sel], lam[-1] + 2.0 * sigma[sel] + 4 * gamma(r + 2) * np.abs(lam).max())
-            ZF[:, sel] = mu[:, None] + t_use[sel][None, :]
         for attempt in range(REPAIRS):
             for j in np.unique(js):
                 sel = js == j
