@@ -282,3 +282,18 @@ def test_verifying_a_tree_certificate_loads_nothing_heavy(tree_cert, tmp_path):
     modules = json.loads(proc.stdout.strip().splitlines()[-1])
     forbidden = ("scipy", "scs", "picos", "sklearn", "certqnn.pricing", "certqnn.backends", "certqnn.certify")
     assert [m for m in modules if m.split(".")[0] in forbidden or m.startswith(forbidden)] == []
+
+
+def test_tree_survives_a_recomputed_q_hat():
+    """The verifier recomputes Q_hat, possibly summing in another order: any Q_hat' within the
+    error bound E of the one the tree was built on still verifies (the prover's margin covers it)."""
+    rng = np.random.default_rng(11)
+    Q, _ = random_q(14, 4, even=False)
+    E = np.abs(Q) * 1e-12 + 1e-15
+    proof = prove_rho(Q, E, False, leaf_size=1)
+    for _ in range(3):
+        D = rng.uniform(-1, 1, Q.shape) * E
+        Q2 = Q + (D + D.T) / 2
+        rho_bar, why = tree_rho_bound(Q2, E, proof.tree, False)
+        assert rho_bar is not None, why
+        assert rho_bar >= enumerate_extremes(Q2).rho
