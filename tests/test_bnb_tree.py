@@ -245,6 +245,7 @@ def test_colgen_builds_a_tree_beyond_the_enumeration_limit(monkeypatch):
     assert result.report["rho_tree_leaves"] == result.dual.tree.leaves
     cert = certify(problem, result)
     assert cert.rho_certified_by == "bnb-tree" and verify(cert).ok
+    assert result.lower_bound == pytest.approx(cert.lower_bound, rel=1e-6)     # the claim follows the tree
     exact = certify(problem, result, rho="exact")
     assert cert.lower_bound == pytest.approx(exact.lower_bound, rel=1e-9)
     # the cap: no tree, the Shor diagonals, and the report says why

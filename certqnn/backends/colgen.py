@@ -9,6 +9,7 @@ of any width.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..column_generation import Budget, ExactPricer, LocalSearchPricer, PricingState, column_generation
 from ..errors import InvalidProblemError, UnsupportedProblemError
+from ..gaps import dual_lower_bound, relative_gap
 from ..lifting import q_matrix
 from ..limits import COLGEN_MAX_DIM, TREE_ENUM_MAX_FREE, TREE_PROVE_MAX_LEAVES, VERIFY_EXACT_MAX_DIM
 from ..pricing import shor_shift
@@ -117,6 +119,12 @@ class ColumnGenerationBackend(Backend):
         result = result_from_run(self.name, problem, run, start, dual)
         if dual.tree is not None:
             result.rho_method = "bnb-tree"
+            # the claim follows the proved rho (certify recomputes it): a run stopped before exact
+            # pricing has no lower bound of its own, and `auto` picks dual points by this claim
+            lb = dual_lower_bound(loss, run.w, problem.y, tree_facts["rho_tree_bound"], problem.beta)
+            if math.isfinite(lb) and (result.lower_bound is None or lb > result.lower_bound):
+                result.lower_bound = lb
+                result.report["relative_gap"] = float(relative_gap(result.upper_bound, lb))
         result.report.update(tree_facts)
         if tree_seconds is not None:
             result.timings["rho_tree"] = tree_seconds
