@@ -20,6 +20,7 @@ from .trusted.bounds import objective_upper_bound, scaled_dual_lower_bound
 from .trusted.certificate import Certificate
 from .trusted.psd import is_psd_rigorous, psd_margin_needed
 from .trusted.rho import exact_rho_bound, q_matrix_with_error, shor_rho_bound, shor_side_matrix
+from .trusted.tree import tree_rho_bound
 from .trusted.verify import verify
 
 # The claimed upper bound carries this relative slack above the rigorous bound computed here, so
@@ -49,12 +50,15 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
             exact_value: float | None = None) -> Certificate:
     """Build and verify a Certificate for `result` on `problem`.
 
-    rho: how to certify rho(w): "shor" (repair and use the result's z), "exact" (enumerate), or
-    None (the result's rho_method; by size when the backend leaves it open).
+    rho: how to certify rho(w): "shor" (repair and use the result's z), "exact" (enumerate),
+    "bnb-tree" (the result's branch-and-bound proof tree, or one built here; docs/math.md §5),
+    or None (the result's rho_method; by size when the backend leaves it open). A tree that fails
+    or cannot be built within limits.TREE_PROVE_MAX_LEAVES falls back to "shor", and the
+    certificate's tightness section says why (rho_tree_fallback).
     exact_value: p*_inf when known, for the tightness report.
     """
-    if rho not in (None, "shor", "exact"):
-        raise InvalidProblemError("rho", f"unknown method {rho!r}; use 'shor', 'exact' or None")
+    if rho not in (None, "shor", "exact", "bnb-tree"):
+        raise InvalidProblemError("rho", f"unknown method {rho!r}; use 'shor', 'exact', 'bnb-tree' or None")
     net = result.network
     if net is None:
         raise SolverError(f"backend {result.backend} returned no network")
@@ -74,6 +78,14 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     if method is None:
         prefer_exact = p <= limits.CERTIFY_PREFER_EXACT_DIM or not has_z
         method = "exact" if prefer_exact and p <= limits.CERTIFY_EXACT_RHO_MAX_DIM else "shor"
+    tree = getattr(dual, "tree", None) if dual is not None else None
+    if method == "exact" and p > limits.VERIFY_EXACT_MAX_DIM and tree is not None:
+        method = "bnb-tree"             # the verifier cannot enumerate this rho; the backend's tree proves it
+    tree_note = {}
+    if method == "bnb-tree":
+        rho_bar, tree, tree_note = _tree_rho(Q, E, act.is_even, tree)
+        if rho_bar is None:
+            method = "shor"
     zp = zm = None
     cuts = {}
     for side in ("plus", "minus"):
@@ -97,6 +109,7 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
         raise CertQNNError(f"the dual point lies outside the domain of the {loss.name} loss's conjugate")
     gap, rel = exact_gaps(ub, lb)
     tightness = _tightness(problem, result, ub, lb, rho_bar, exact_value)
+    tightness.update(tree_note)
     doc = {"activation": act.as_list(), "levels": problem.levels.to_json(), "loss": loss.spec,
            "beta": problem.beta, "width": problem.width}
     if embed_data:
@@ -107,6 +120,8 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
     if method == "shor":
         cert.cuts_plus, cert.mu_plus = cuts.get("plus", (None, None))
         cert.cuts_minus, cert.mu_minus = cuts.get("minus", (None, None))
+    if method == "bnb-tree":
+        cert.tree = tree
     if not embed_data:
         cert.problem_doc = doc
     verdict = verify(cert, data=None if embed_data else (problem.X, problem.y))
@@ -114,6 +129,25 @@ def certify(problem: QNNProblem, result: Result, rho: str | None = None, embed_d
         raise CertQNNError("internal error: a freshly built certificate failed verification: "
                            + "; ".join(f"{c.name}: {c.detail}" for c in verdict.failed))
     return cert
+
+
+def _tree_rho(Q, E, even, tree):
+    """(rho_bar | None, tree, note): check the backend's proof tree with the verifier's own test, or
+    build one (certqnn.pricing.bnb_tree) when there is none; None with the reason in note otherwise."""
+    if tree is not None:
+        rho_bar, why = tree_rho_bound(Q, E, tree, even)
+        if rho_bar is None:
+            return None, None, {"rho_tree_fallback": f"the backend's proof tree failed: {why}"}
+        return rho_bar, tree, {"rho_tree_leaves": int(tree.leaves)}
+    from .pricing.bnb_tree import TreeTooLarge, prove_rho
+
+    if Q.shape[0] < 2:
+        return None, None, {"rho_tree_fallback": "no binary variables"}
+    try:
+        proof = prove_rho(Q, E, even, max_leaves=limits.TREE_PROVE_MAX_LEAVES)
+    except TreeTooLarge as exc:
+        return None, None, {"rho_tree_fallback": str(exc)}
+    return proof.rho_bar, proof.tree, {"rho_tree_leaves": int(proof.leaves)}
 
 
 def _tightness(problem, result, ub, lb, rho_bar, exact_value) -> dict:

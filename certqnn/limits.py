@@ -16,6 +16,9 @@ VERIFY_EXACT_MAX_DIM = 32          # verify enumerates rho up to 2^31 (even sigm
 CERTIFY_EXACT_RHO_MAX_DIM = 20     # certify() enumerates rho itself up to here when no PSD certificate is given
 CERTIFY_PREFER_EXACT_DIM = 16      # ... and prefers enumeration to the Shor certificate up to here
 EXACT_OBJECTIVE_MAX_WORK = 20_000_000  # verify recomputes J exactly (rationals) when n*d*m is at most this
+TREE_ENUM_MAX_FREE = 14            # a branch-and-bound proof's enumeration leaf: at most 2^14 completions
+MAX_TREE_LEAVES = 2_000_000        # leaves of a branch-and-bound proof the verifier accepts to check
+TREE_PROVE_MAX_LEAVES = 1_000_000  # certify/colgen build a proof tree up to this many leaves (~70 MB, ~20 s to verify), else Shor
 
 # -- relaxations and column generation -------------------------------------------------------
 SDP_MAX_BLOCK = 400                # (p+1) x (p+1) PSD blocks; beyond this dense interior solves take hours

@@ -38,6 +38,9 @@ class DualData:
     mu_plus: np.ndarray | None = None
     cuts_minus: np.ndarray | None = None
     mu_minus: np.ndarray | None = None
+    # a branch-and-bound proof of rho(w) (certqnn.trusted.tree.RhoTree), built on Q(w) as the
+    # verifier forms it (trusted.rho.q_matrix_with_error); certify() checks it, never trusts it
+    tree: object | None = None
 
 
 @dataclass

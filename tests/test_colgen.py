@@ -105,20 +105,31 @@ def colgen_q(problem, w):
     return q_matrix(problem.binary_design(), problem.activation, w)
 
 
-def test_time_limit_beyond_the_verifier_falls_back_to_shor():
-    """p = 34 > VERIFY_EXACT_MAX_DIM: certify cannot enumerate rho, so it falls back to the Shor
-    diagonals the backend supplies; the certificate is looser but verifies."""
+def test_time_limit_beyond_the_verifier_proves_rho_by_a_tree_or_falls_back_to_shor():
+    """p = 34 > VERIFY_EXACT_MAX_DIM: the verifier cannot enumerate rho, so colgen writes a
+    branch-and-bound proof tree (docs/math.md §5); with the tree disabled (tree_leaves = 0) certify
+    falls back to the Shor diagonals the backend supplies. Both verify; the tree is not looser."""
     p = VERIFY_EXACT_MAX_DIM + 2
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, p)) / np.sqrt(p)
     y = rng.standard_normal(40)
     problem = QNNProblem(X, y, beta=0.5)
     result = solve(problem, "colgen", time_limit=0.5)
-    assert result.dual.z_plus is not None and result.dual.z_minus is not None
+    assert result.dual.tree is not None and result.rho_method == "bnb-tree"
     cert = certify(problem, result)
-    assert cert.rho_certified_by == "shor"
+    assert cert.rho_certified_by == "bnb-tree"
     assert verify(cert).ok
     assert cert.lower_bound <= cert.upper_bound
+    result = solve(problem, "colgen", time_limit=0.5, tree_leaves=0)
+    assert result.dual.tree is None
+    assert result.dual.z_plus is not None and result.dual.z_minus is not None
+    shor = certify(problem, result)
+    assert shor.rho_certified_by == "shor"
+    assert verify(shor).ok
+    # the tree proves rho_bar ~ max(rho(w), beta) (nodes below beta are pruned)
+    rho = max_abs_quadratic(colgen_q(problem, cert.w), True, method="bnb").rho
+    rho_bar = cert.tightness["rho_bar_over_beta"] * problem.beta
+    assert rho * (1 - 1e-9) <= rho_bar <= max(rho, problem.beta) * (1 + 1e-6)
 
 
 @settings(max_examples=20, deadline=None)

@@ -9,6 +9,7 @@ of any width.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -16,11 +17,15 @@ import numpy as np
 
 from ..column_generation import Budget, ExactPricer, LocalSearchPricer, PricingState, column_generation
 from ..errors import InvalidProblemError, UnsupportedProblemError
+from ..gaps import dual_lower_bound, relative_gap
 from ..lifting import q_matrix
-from ..limits import COLGEN_MAX_DIM, VERIFY_EXACT_MAX_DIM
+from ..limits import COLGEN_MAX_DIM, TREE_ENUM_MAX_FREE, TREE_PROVE_MAX_LEAVES, VERIFY_EXACT_MAX_DIM
 from ..pricing import shor_shift
+from ..pricing.bnb import BNB_LEAF
+from ..pricing.bnb_tree import TreeTooLarge, prove_rho
 from ..problem import QNNProblem
 from ..result import DualData, Result
+from ..trusted.rho import q_matrix_with_error
 from . import base
 from .base import Backend, option, register
 from .exact_lasso import check_count, result_from_run, supports_master
@@ -44,12 +49,19 @@ class ColumnGenerationBackend(Backend):
         pricing: str = option("auto", "exact pricing: meet in the middle, branch and bound, or auto (by size)",
                               choices=PRICING)
         seed: int = option(0, "seed of the local-search starts")
+        tree_leaves: int = option(TREE_PROVE_MAX_LEAVES,
+                                  "beyond d*bits = 32: certify rho(w) by a branch-and-bound proof tree of at most "
+                                  "this many leaves, built after the run (certification work, not limited by the "
+                                  "time limit); 0 or a larger tree: Shor diagonals instead (looser)")
 
         def validate(self):
             super().validate()
             base.check_positive("tol", self.tol)
             for name in ("max_rounds", "per_round", "restarts", "max_atoms"):
                 check_count(name, getattr(self, name))
+            if isinstance(self.tree_leaves, bool) or not isinstance(self.tree_leaves, (int, np.integer)) \
+                    or self.tree_leaves < 0:
+                raise InvalidProblemError("tree_leaves", f"must be a non-negative integer, got {self.tree_leaves!r}")
             base.check_choice("pricing", self.pricing, PRICING)
             if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
                 raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
@@ -79,12 +91,41 @@ class ColumnGenerationBackend(Backend):
         run = column_generation(problem, [local, ExactPricer(options.pricing)], budget, tol=options.tol,
                                 atoms0=seeds, Xb=Xb, desc="colgen")
         dual = DualData(w=run.w)
+        tree_facts, tree_seconds = {}, None
         if problem.binary_dim > VERIFY_EXACT_MAX_DIM:
-            # rho cannot be enumerated by the verifier here: claim good Shor diagonals too,
-            # z = mu + lambda_max(+-Q - Diag mu) 1, for a (looser) PSD certificate
+            # rho cannot be enumerated by the verifier here: prove it by a branch-and-bound tree
+            # (docs/math.md §5) on Q(w) formed as the verifier forms it; nodes below beta are
+            # pruned (rho_bar = beta already allows the scale s = 1)
+            Q, E = q_matrix_with_error(Xb, act, run.w)
+            t0 = time.perf_counter()
+            try:
+                if options.tree_leaves <= 0:
+                    raise TreeTooLarge("disabled (tree_leaves = 0)")
+                proof = prove_rho(Q, E, act.is_even, threshold=problem.beta, leaf_size=min(BNB_LEAF, TREE_ENUM_MAX_FREE),
+                                  max_leaves=options.tree_leaves, starts=run.S)
+                dual.tree = proof.tree
+                tree_facts = {"rho_tree_leaves": int(proof.leaves), "rho_tree_nodes": int(proof.nodes),
+                              "rho_tree_bound": float(proof.rho_bar)}
+            except TreeTooLarge as exc:
+                tree_facts = {"rho_tree_fallback": f"{exc}; rho certified by Shor diagonals (looser)"}
+            tree_seconds = time.perf_counter() - t0
+        if dual.tree is None and problem.binary_dim > VERIFY_EXACT_MAX_DIM:
+            # claim good Shor diagonals, z = mu + lambda_max(+-Q - Diag mu) 1, for a (looser) PSD certificate
             Q = q_matrix(Xb, act, run.w)
             _, mu_p = shor_shift(Q)
             _, mu_m = shor_shift(-Q)
             dual.z_plus = mu_p + np.linalg.eigvalsh(Q - np.diag(mu_p))[-1]
             dual.z_minus = mu_m + np.linalg.eigvalsh(-Q - np.diag(mu_m))[-1]
-        return result_from_run(self.name, problem, run, start, dual)
+        result = result_from_run(self.name, problem, run, start, dual)
+        if dual.tree is not None:
+            result.rho_method = "bnb-tree"
+            # the claim follows the proved rho (certify recomputes it): a run stopped before exact
+            # pricing has no lower bound of its own, and `auto` picks dual points by this claim
+            lb = dual_lower_bound(loss, run.w, problem.y, tree_facts["rho_tree_bound"], problem.beta)
+            if math.isfinite(lb) and (result.lower_bound is None or lb > result.lower_bound):
+                result.lower_bound = lb
+                result.report["relative_gap"] = float(relative_gap(result.upper_bound, lb))
+        result.report.update(tree_facts)
+        if tree_seconds is not None:
+            result.timings["rho_tree"] = tree_seconds
+        return result

@@ -87,13 +87,16 @@ def shor_shift(B: np.ndarray, mu0: np.ndarray | None = None, iters: int = 60) ->
     return best_val, best_mu
 
 
-def sphere_bounds(lam: np.ndarray, V: np.ndarray, G: np.ndarray, const: np.ndarray, steps: int = 8) -> np.ndarray:
+def sphere_bounds(lam: np.ndarray, V: np.ndarray, G: np.ndarray, const: np.ndarray, steps: int = 8,
+                  return_t: bool = False):
     """min over t > lam_max of  k t + g^T (t I - A)^{-1} g + const  for each column g of G (k, N),
     A = V Diag(lam) V^T (lam ascending). Safeguarded Newton on 1/|x(t)| = 1/sqrt(k), x = (tI-A)^{-1} g
-    (the sphere's secular equation); every t tried gives a valid bound, the smallest is kept."""
+    (the sphere's secular equation); every t tried gives a valid bound, the smallest is kept.
+    return_t: also return the t (N,) attaining each bound (for the proof trees of bnb_tree)."""
     k, N = G.shape
     if k == 0:
-        return const.astype(float).copy()
+        out = const.astype(float).copy()
+        return (out, np.zeros(N)) if return_t else out
     H2 = np.square(V.T @ G)
     l1 = float(lam[-1])
     eps = 1e-13 * max(float(np.abs(lam).max()), 1e-300)
@@ -105,6 +108,7 @@ def sphere_bounds(lam: np.ndarray, V: np.ndarray, G: np.ndarray, const: np.ndarr
 
     t = hi.copy()
     best = value(t)
+    best_t = t.copy()
     inv_sqrt_k = 1.0 / math.sqrt(k)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(steps):
@@ -120,8 +124,11 @@ def sphere_bounds(lam: np.ndarray, V: np.ndarray, G: np.ndarray, const: np.ndarr
             bad = ~np.isfinite(tn) | (tn <= lo) | (tn >= hi)
             t = np.where(bad, 0.5 * (lo + hi), tn)
             vt = value(t)
-            best = np.minimum(best, np.where(np.isfinite(vt), vt, np.inf))
-    return best
+            vt = np.where(np.isfinite(vt), vt, np.inf)
+            better = vt < best
+            best = np.where(better, vt, best)
+            best_t = np.where(better, t, best_t)
+    return (best, best_t) if return_t else best
 
 
 class _Levels:
@@ -132,6 +139,7 @@ class _Levels:
     def __init__(self, Q: np.ndarray, order: np.ndarray, mu_root: np.ndarray, stop: int):
         p = order.size
         self.data: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in range(p + 1)]
+        self.shifts: list[list[np.ndarray]] = [[] for _ in range(p + 1)]   # the mu of each entry of data
         mu_level = None
         for k in range(1, min(stop, p) + 1):
             F = order[k:]
@@ -146,6 +154,7 @@ class _Levels:
             for mu in shifts:
                 lam, V = np.linalg.eigh(QF - np.diag(mu))
                 self.data[k].append((lam, V, float(mu.sum())))
+                self.shifts[k].append(np.asarray(mu, float))
 
 
 def _branching_order(Q: np.ndarray) -> np.ndarray:

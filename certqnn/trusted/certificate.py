@@ -21,11 +21,16 @@ from ..limits import EMBED_MAX_VALUES, MAX_CUTS, MAX_FEATURES, MAX_FILE_BYTES, M
 from ..losses import get_loss
 from ..problem import QNNProblem
 from ..quantization import Levels
+from .tree import RhoTree
 
 FORMAT = "certqnn-certificate"
 VERSION = 2            # written when the file has a `preprocessing` section
-READS = (1, 2)         # version 1: no preprocessing section (still read and verified)
+READS = (1, 2, 4)      # version 1: no preprocessing section (still read and verified)
 MULTICLASS_VERSION = 3 # one-vs-rest: a `parts` list of version-2 certificates (certqnn.trusted.multiclass)
+TREE_VERSION = 4       # rho certified by a branch-and-bound tree (`dual.tree`, rho_certified_by "bnb-tree");
+                       # otherwise as version 2, with the preprocessing section optional
+RHO_METHODS = ("shor", "exact")          # versions 1 and 2
+TREE_METHOD = "bnb-tree"                 # version 4 only
 MAX_LABEL_CHARS = 200
 
 
@@ -139,7 +144,7 @@ class Certificate:
     w: np.ndarray | None               # (n,)
     z_plus: np.ndarray | None          # (p+1,)
     z_minus: np.ndarray | None         # (p+1,)
-    rho_certified_by: str              # "shor" | "exact"
+    rho_certified_by: str              # "shor" | "exact" | "bnb-tree" (version 4)
     upper_bound: float
     lower_bound: float
     gap: float
@@ -160,6 +165,8 @@ class Certificate:
     # when the data are not embedded; checked against data_sha256 (which it requires)
     data_file: str | None = None
     base_dir: str | None = field(default=None, compare=False)   # where the file was read from; not written
+    # rho_certified_by "bnb-tree": the proof tree of both sides (certqnn.trusted.tree.RhoTree)
+    tree: RhoTree | None = None
 
     # -- the network on raw data -----------------------------------------------------------
     @property
@@ -245,8 +252,11 @@ class Certificate:
         def arr(a):
             return None if a is None else np.asarray(a, float).tolist()
 
+        version = VERSION if self.preprocessing is not None else 1
+        if self.rho_certified_by == TREE_METHOD:
+            version = TREE_VERSION
         out = {
-            "format": FORMAT, "version": VERSION if self.preprocessing is not None else 1,
+            "format": FORMAT, "version": version,
             "problem": self._problem_json(_data_marks),
             "data_sha256": self.data_sha256,
             **({"data_file": self.data_file} if self.data_file is not None else {}),
@@ -272,6 +282,8 @@ class Certificate:
             if cuts is not None and len(cuts):
                 out[f"cuts_{side}"] = np.asarray(cuts, dtype=np.int64).tolist()
                 out[f"mu_{side}"] = arr(mu)
+        if self.tree is not None:
+            out["tree"] = self.tree.to_dict()
         return out
 
     def json_chunks(self) -> Iterator[str]:
@@ -338,6 +350,10 @@ class Certificate:
                                          f"(this certqnn reads {', '.join(map(str, READS))})")
         if doc["version"] == 1 and "preprocessing" in doc:
             raise CertificateFormatError("preprocessing", "is a version-2 section; this file says version 1")
+        if doc["version"] == TREE_VERSION and doc.get("rho_certified_by") != TREE_METHOD:
+            raise CertificateFormatError("rho_certified_by", f"version {TREE_VERSION} is for {TREE_METHOD!r} only")
+        if doc["version"] != TREE_VERSION and doc.get("rho_certified_by") == TREE_METHOD:
+            raise CertificateFormatError("version", f"{TREE_METHOD!r} certificates have version {TREE_VERSION}")
         if doc["version"] == 2 and "preprocessing" not in doc:
             raise CertificateFormatError("version", "2 requires a preprocessing section, which is missing")
         prob = doc.get("problem")
@@ -403,8 +419,13 @@ class Certificate:
                     raise CertificateFormatError(f"dual.mu_{side}", f"needs one multiplier per cut ({cuts.shape[0]})")
                 cut_data[side] = (cuts.astype(np.int64).reshape(-1, 6), mu)
         rho_by = doc.get("rho_certified_by")
-        if rho_by not in ("shor", "exact"):
-            raise CertificateFormatError("rho_certified_by", "must be 'shor' or 'exact'")
+        if rho_by not in RHO_METHODS + (TREE_METHOD,):
+            raise CertificateFormatError("rho_certified_by", "must be 'shor', 'exact' or 'bnb-tree'")
+        tree = None
+        if rho_by == TREE_METHOD:
+            if dual is None or dual.get("tree") is None:
+                raise CertificateFormatError("dual.tree", "is missing (rho_certified_by is 'bnb-tree')")
+            tree = RhoTree.from_dict(dual["tree"])
         tightness = doc.get("tightness", {})
         if not isinstance(tightness, dict):
             raise CertificateFormatError("tightness", "must be an object")
@@ -419,6 +440,7 @@ class Certificate:
         cert.data_file = data_file
         if "preprocessing" in doc:
             cert.preprocessing = _preprocessing(doc["preprocessing"], U.shape[0])
+        cert.tree = tree
         if dual is not None:
             for side, (cuts, mu) in cut_data.items():
                 setattr(cert, f"cuts_{side}", cuts)

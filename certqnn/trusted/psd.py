@@ -57,3 +57,36 @@ def is_psd_rigorous(M_hat: np.ndarray, E: np.ndarray) -> tuple[bool, str]:
     if s >= need:
         return True, f"PSD (Cholesky with shift {s:.3e} >= error bound {need:.3e})"
     return False, f"shift {s:.3e} below the a-posteriori error bound {need:.3e}"
+
+
+def is_psd_rigorous_batch(M_hat: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """is_psd_rigorous for a stack of matrices: M_hat, E (N, D, D) -> (N,) bool, entry i True only
+    if every symmetric M with |M - M_hat[i]| <= E[i] is PSD. The same test as is_psd_rigorous
+    (the same shift, the same unblocked Cholesky, entry by entry one inner product, so the same
+    Demmel bound), vectorised over the stack; a failed pivot is replaced by 1 only to keep the
+    arithmetic finite, and that matrix is refused."""
+    M_hat = np.asarray(M_hat, float)
+    E = np.asarray(E, float)
+    N, D = M_hat.shape[0], M_hat.shape[1]
+    ok = np.all(np.isfinite(M_hat), axis=(1, 2)) & np.all(np.isfinite(E), axis=(1, 2))
+    if N == 0:
+        return ok
+    M_hat = np.where(ok[:, None, None], M_hat, 0.0)
+    E = np.where(ok[:, None, None], E, 0.0)
+    diag = np.abs(np.diagonal(M_hat, axis1=1, axis2=2))
+    enorm = np.sqrt(np.sum(E * E, axis=(1, 2)))
+    s = 2.0 * (gamma(D + 2) * diag.sum(1) + enorm)                 # psd_margin_needed, per matrix
+    A = M_hat - s[:, None, None] * np.eye(D)[None]
+    R = np.zeros_like(A)
+    for k in range(D):
+        col = R[:, :k, k]
+        pivot = A[:, k, k] - np.einsum("nj,nj->n", col, col)
+        good = (pivot > 0.0) & np.isfinite(pivot)
+        ok &= good
+        rkk = np.sqrt(np.where(good, pivot, 1.0))
+        R[:, k, k] = rkk
+        if k + 1 < D:
+            R[:, k, k + 1:] = (A[:, k, k + 1:] - np.einsum("nj,njl->nl", col, R[:, :k, k + 1:])) / rkk[:, None]
+    adiag = np.abs(np.diagonal(A, axis1=1, axis2=2)).max(1)
+    need = (gamma(D + 1) * np.sum(R * R, axis=(1, 2)) + U_ROUND * adiag + enorm) * SAFETY + TINY
+    return ok & (s >= need)

@@ -19,6 +19,7 @@ from .arith import exact_gaps, float_above
 from .bounds import exact_objective, objective_upper_bound, scaled_dual_lower_bound
 from .certificate import Certificate
 from .rho import exact_rho_bound, q_matrix_with_error, shor_rho_bound
+from .tree import tree_rho_bound
 
 
 @dataclass
@@ -130,6 +131,11 @@ def _verify(certificate, data=None) -> Verdict:
                 rho_bar, why = None, "z_plus/z_minus missing"
         elif cert.rho_certified_by == "exact":
             rho_bar, why = exact_rho_bound(Q, E, problem.activation.is_even)
+        elif cert.rho_certified_by == "bnb-tree":
+            if cert.tree is not None:
+                rho_bar, why = tree_rho_bound(Q, E, cert.tree, problem.activation.is_even)
+            else:
+                rho_bar, why = None, "the branch-and-bound tree is missing"
         else:
             rho_bar, why = None, f"unknown rho_certified_by {cert.rho_certified_by!r}"
         if rho_bar is not None and not _finite(rho_bar):
