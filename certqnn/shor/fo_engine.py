@@ -226,8 +226,6 @@ class FoEngine:
     # Pi+(X). Measured: g = 1.6 gave proven gap 0.22 vs 0.25 after 50 iterations on n = 2000,
     # d = 80, but a 4x worse feasible primal on n = 1e4, d = 200 after 30; so off by default.
     RELAX = 1.0
-    PRIMAL_CANDIDATE = False   # measured: the primal residual never beat the iterate (1 pass per check)
-    MU_FLOOR = 0.0             # optional lower bound on mu / mean eigenvalue (caps CG's cost)
     # residual balancing: every ADAPT_EVERY iterations, if the residual ratio leaves
     # [1/ADAPT_BAND, ADAPT_BAND], mu moves by sqrt(ratio) (at most x ADAPT_MAX) rather than x2
     ADAPT_EVERY = 2
@@ -394,8 +392,6 @@ class FoEngine:
                     mu *= min(self.ADAPT_MAX, math.sqrt(ratio)) if self.ADAPT_SQRT else 2.0
                 elif ratio < 1.0 / self.ADAPT_BAND:
                     mu /= min(self.ADAPT_MAX, math.sqrt(1.0 / ratio)) if self.ADAPT_SQRT else 2.0
-                # CG's cost grows like sqrt(lambda_max / mu): keep mu above a fraction of the scale
-                mu = max(mu, self.MU_FLOOR * lam_mean)
             last = it == int(max_iters)
             if it % self.CHECK_EVERY == 0 or last:
                 lb, w_c, zp_c, zm_c = best_on_line(w_loc, Qw)
@@ -417,12 +413,6 @@ class FoEngine:
                 if up_now < upper:
                     upper = up_now
                     best_primal = (tau[0] * Uplus, tau[1] * Uminus)
-                if self.PRIMAL_CANDIDATE:
-                    # the dual point the feasible primal implies (its residual), one more pass
-                    lb2, w_c, zp_c, zm_c = best_on_line(r, rows.q(r))
-                    if lb2 > best["lb"]:
-                        best = {"lb": lb2, "w": w_c, "z_plus": zp_c, "z_minus": zm_c, "iteration": it}
-                    lb = max(lb, lb2)
                 gap = (upper - best["lb"]) / max(abs(upper), 1e-12)
                 history.append({"iteration": it, "passes": rows.passes, "lower": best["lb"], "upper": upper,
                                 "mu": mu, "seconds": time.perf_counter() - start})
