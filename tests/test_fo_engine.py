@@ -125,8 +125,10 @@ import json, numpy as np
 from mpi4py import MPI
 from certqnn.shor.fo_engine import FoEngine
 from certqnn.testing import make_problem
+from certqnn.rows import RowSource
 p = make_problem(7, 90, 6, beta_fraction=0.3)
-sol = FoEngine(comm=MPI.COMM_WORLD).solve(p.binary_design(), p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
+rows = RowSource.from_array(p.binary_design(), activation=p.activation, block_rows=16)
+sol = FoEngine(comm=MPI.COMM_WORLD).solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
 if MPI.COMM_WORLD.Get_rank() == 0:
     print(json.dumps({"lb": sol.solver_objective, "w": sol.details["dual_w"].tolist(), "ranks": sol.details["ranks"]}))
 """
@@ -139,15 +141,19 @@ def _mpiexec():
 
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="mpi4py is not installed (pip install 'certqnn[mpi]')")
 @pytest.mark.skipif(_mpiexec() is None, reason="no mpiexec found (the mpich wheel provides one next to python)")
-def test_fo_mpi_gives_the_single_process_bound(tmp_path):
+def test_fo_mpi_gives_the_single_process_bound_bit_for_bit(tmp_path):
     script = tmp_path / "fo_mpi.py"
     script.write_text(MPI_SCRIPT)
-    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script)], capture_output=True, text=True,
+    proc = subprocess.run([_mpiexec(), "-n", "3", sys.executable, str(script)], capture_output=True, text=True,
                           timeout=240, env={**os.environ, "CERTQNN_PROGRESS": "0"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     mpi = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][0])
-    assert mpi["ranks"] == 2
+    assert mpi["ranks"] == 3
+    from certqnn.rows import RowSource
+
     p = make_problem(7, 90, 6, beta_fraction=0.3)
-    one = FoEngine().solve(p.binary_design(), p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
-    assert mpi["lb"] == pytest.approx(one.solver_objective, rel=1e-9)
-    np.testing.assert_allclose(mpi["w"], one.details["dual_w"], rtol=1e-7, atol=1e-9)
+    rows = RowSource.from_array(p.binary_design(), activation=p.activation, block_rows=16)
+    one = FoEngine().solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
+    # blocks summed in global order and exactly rounded dot products: bit for bit, not just close
+    assert mpi["lb"] == one.solver_objective
+    assert np.array_equal(np.array(mpi["w"]), one.details["dual_w"])

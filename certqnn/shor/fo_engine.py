@@ -118,24 +118,44 @@ def small_side():
 
 
 class LocalRows:
-    """The two passes over rows held by this process (certqnn.rows.RowSource) and the reductions
-    a single process needs (none). `n` is the number of local rows."""
+    """The two passes over the rows held by this process (a certqnn.rows.RowSource) and the
+    reductions over them. Results do not depend on how the rows are split over processes: the
+    passes work on fixed blocks of `block_rows` rows aligned to global row 0, Q(w) adds the blocks'
+    partial matrices in global block order, and inner products are correctly rounded sums
+    (math.fsum) of the blocks' partial dot products -- so fo:mpi reproduces the one-process run
+    bit for bit instead of drifting apart through sixty iterations of an ill-conditioned method.
+    `n` is the number of local rows."""
 
     def __init__(self, source):
         self.source = source
         self.n = source.n
+        b = source.block_rows
+        self.spans = [(lo, min(lo + b, self.n)) for lo in range(0, self.n, b)]
         self.passes = 0
+
+    def _partials(self, w_local):
+        return [self.source.rows(lo, hi).q_matrix(w_local[lo:hi]) for lo, hi in self.spans]
+
+    def _in_order(self, partials, D):
+        total = np.zeros((D, D))
+        for part in partials:
+            total += part
+        return total
 
     def q(self, w_local):
         self.passes += 1
-        return self.source.q_matrix(w_local)
+        return self._in_order(self._partials(w_local), self.source.p + 1)
 
     def a(self, V):
         self.passes += 1
-        return self.source.apply_lifted(V)
+        parts = [self.source.rows(lo, hi).apply_lifted(V) for lo, hi in self.spans]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _block_dots(self, u, v):
+        return [float(u[lo:hi] @ v[lo:hi]) for lo, hi in self.spans]
 
     def dot(self, u, v) -> float:
-        return float(u @ v)
+        return math.fsum(self._block_dots(u, v))
 
     def gather(self, v):
         return v
@@ -145,23 +165,22 @@ class LocalRows:
 
 
 class MpiRows(LocalRows):
-    """Rows [lo, hi) of this MPI rank; Q(w) and inner products are summed over the ranks by
-    Allreduce, so every rank holds the same D x D iterates (the small side is replicated)."""
+    """Rows [lo, hi) of this MPI rank, a whole number of blocks (block_aligned_shard); the blocks'
+    partial Q's and dot products are gathered from all ranks and combined exactly as one process
+    would, so every rank holds the same D x D iterates (the small side is replicated)."""
 
     def __init__(self, source, comm):
         super().__init__(source)
         self.comm = comm
 
     def q(self, w_local):
-        from mpi4py import MPI
-
-        part = super().q(w_local)
-        total = np.empty_like(part)
-        self.comm.Allreduce(part, total, op=MPI.SUM)
-        return total
+        self.passes += 1
+        gathered = self.comm.allgather(self._partials(w_local))    # lists in rank order = block order
+        return self._in_order([part for rank_parts in gathered for part in rank_parts], self.source.p + 1)
 
     def dot(self, u, v) -> float:
-        return float(self.comm.allreduce(float(u @ v)))
+        gathered = self.comm.allgather(self._block_dots(u, v))
+        return math.fsum(x for rank_dots in gathered for x in rank_dots)
 
     def gather(self, v):
         parts = self.comm.allgather(np.asarray(v, float))
@@ -170,6 +189,16 @@ class MpiRows(LocalRows):
     def agree(self, value):
         """Rank 0's value on every rank (wall-clock decisions must be taken together)."""
         return self.comm.bcast(value, root=0)
+
+
+def block_aligned_shard(source, rank: int, size: int):
+    """Rows of `source` for MPI rank `rank` of `size`: a consecutive run of whole blocks of
+    source.block_rows rows (blocks split as evenly as possible; a rank may get none)."""
+    b = source.block_rows
+    blocks = -(-source.n // b)
+    lo = min(rank * blocks // size * b, source.n)
+    hi = min((rank + 1) * blocks // size * b, source.n)
+    return source.rows(lo, hi)
 
 
 def _pcg(apply, rhs, x, ax, reduction, max_iters, precond=None):
@@ -266,7 +295,7 @@ class FoEngine:
         source = Xb if isinstance(Xb, RowSource) else RowSource.from_array(np.asarray(Xb, float), activation=act)
         y_all = np.asarray(y, float)
         if self.comm is not None:
-            source = source.shard(self.comm.Get_rank(), self.comm.Get_size())
+            source = block_aligned_shard(source, self.comm.Get_rank(), self.comm.Get_size())
             rows = MpiRows(source, self.comm)
             y_loc = y_all[source.lo:source.hi]
         else:
