@@ -101,7 +101,8 @@ def default_gap(spec: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "c.json")
         start = time.perf_counter()
-        proc = subprocess.run(["certqnn", "solve", spec, "--out", out], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "certqnn.cli", "solve", spec, "--out", out],
+                              capture_output=True, text=True,
                               env={**os.environ, "CERTQNN_PROGRESS": "0"})
         seconds = time.perf_counter() - start
         if proc.returncode != 0 or not os.path.exists(out):
@@ -126,6 +127,7 @@ def main(argv=None) -> int:
     ap.add_argument("--time-limit", type=float, default=None, help="wall-clock limit per fo run (seconds)")
     ap.add_argument("--cvxpy-max-entries", type=float, default=2e7, help="run CVXPY+SCS when n*m is at most this")
     ap.add_argument("--no-gaps", action="store_true", help="skip the default-run gaps table")
+    ap.add_argument("--gaps-only", action="store_true", help="only the default-run gaps table")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -142,6 +144,8 @@ def main(argv=None) -> int:
             ap.error("--sizes takes a list like 1000x50,10000x200")
     else:
         grid = QUICK_GRID if args.quick else FULL_GRID
+    if args.gaps_only:
+        grid = []
     print("# fo engine vs CVXPY + SCS  (beta = 1, sigma = t^2, standardized random data)")
     print(f"{'n x d':>12} {'fo bound':>12} {'sdp gap':>9} {'passes':>7} {'pass s':>7} {'in passes':>9} "
           f"{'fo s':>8} {'fo MB':>7} {'cvxpy value':>12} {'cvxpy s':>8} {'cvxpy MB':>8} {'rel diff':>9}", flush=True)
