@@ -500,15 +500,20 @@ def data_sha256(X, y) -> str:
     return h.hexdigest()
 
 
-def read_data_file(path) -> tuple[np.ndarray, np.ndarray]:
-    """(X, y) from a certificate's data file: an .npz holding exactly the float64 arrays X (n, d)
-    and y (n,), no pickles, within the size limits; anything else is a CertificateFormatError."""
+def _check_size(path, field: str) -> None:
+    """A CertificateFormatError naming `field` if `path` cannot be read or exceeds MAX_FILE_BYTES."""
     try:
         size = os.path.getsize(path)
     except OSError as exc:
-        raise CertificateFormatError("data_file", f"cannot read {path}: {exc.strerror}") from None
+        raise CertificateFormatError(field, f"cannot read {path}: {exc.strerror}") from None
     if size > MAX_FILE_BYTES:
-        raise CertificateFormatError("data_file", f"{size} bytes exceeds the limit {MAX_FILE_BYTES}")
+        raise CertificateFormatError(field, f"{size} bytes exceeds the limit {MAX_FILE_BYTES}")
+
+
+def read_data_file(path) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) from a certificate's data file: an .npz holding exactly the float64 arrays X (n, d)
+    and y (n,), no pickles, within the size limits; anything else is a CertificateFormatError."""
+    _check_size(path, "data_file")
     try:
         with np.load(path, allow_pickle=False) as f:
             if sorted(f.files) != ["X", "y"]:
@@ -526,12 +531,7 @@ def read_data_file(path) -> tuple[np.ndarray, np.ndarray]:
 
 def read_text(path) -> str:
     """The text of a certificate file, size-limited and UTF-8."""
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise CertificateFormatError("file", f"cannot read {path}: {exc.strerror}") from None
-    if size > MAX_FILE_BYTES:
-        raise CertificateFormatError("file", f"{size} bytes exceeds the limit {MAX_FILE_BYTES}")
+    _check_size(path, "file")
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
