@@ -8,6 +8,7 @@ Every budget here is counted in work (samples, pricing rounds, local-search star
 fixes the network; the only wall-clock stop is a deadline derived from the user's time limit."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,6 +146,7 @@ class _ActiveFactor:
 
     def __init__(self, G: np.ndarray, act: np.ndarray, ridge: float, max_dead: int = 32):
         self.G, self.ridge, self.max_dead = G, ridge, max_dead
+        self.pivots = 0
         self._build(np.asarray(act, int))
 
     def _build(self, act):
@@ -235,6 +237,29 @@ class _ActiveFactor:
         if len(self.dead) > self.max_dead:
             self.compact()
 
+    def remove(self, pos: int):
+        """Drop the live atom at position pos from the factor in O(k^2): deleting column pos of U
+        leaves rows pos.. upper Hessenberg, and Givens rotations of adjacent rows restore the
+        triangle (U^T U is unchanged by them). The held-at-0 columns W are rebuilt (O(k^2 #dead)):
+        cheaper than the O(k^3) refactorization the pivots of a rank-deficient Gram would force."""
+        k = self.k
+        U = np.delete(self.U, pos, axis=1)
+        for r in range(pos, k - 1):
+            a, b = U[r, r], U[r + 1, r]
+            h = math.hypot(a, b)
+            if h == 0.0:
+                continue
+            c, s = a / h, b / h
+            top, bottom = U[r, r:].copy(), U[r + 1, r:].copy()
+            U[r, r:] = c * top + s * bottom
+            U[r + 1, r:] = c * bottom - s * top
+        self.U = np.triu(U[:k - 1])
+        self.act, self.alive = np.delete(self.act, pos), np.delete(self.alive, pos)
+        self.dead = [q - (q > pos) for q in self.dead]
+        E = np.zeros((k - 1, len(self.dead)))
+        E[self.dead, np.arange(len(self.dead))] = 1.0
+        self.W = self._ut(E) if self.dead else np.zeros((k - 1, 0))
+
     def revive(self, pos: int):
         col = self.dead.index(pos)
         self.W = np.delete(self.W, col, axis=1)
@@ -247,14 +272,9 @@ class _ActiveFactor:
         self.act, self.alive = self.act[:k0], self.alive[:k0]
 
 
-def lasso_value(G: np.ndarray, c: np.ndarray, beta: float, a: np.ndarray) -> float:
-    """a^T G a / 2 - c^T a + beta |a|_1 on the support of a."""
-    A = np.flatnonzero(a)
-    return float(0.5 * a[A] @ G[np.ix_(A, A)] @ a[A] - c[A] @ a[A] + beta * np.abs(a[A]).sum())
-
-
 def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.ndarray | None = None,
-                             max_steps: int | None = None, tol: float = 1e-7, batch: int = 1) -> tuple[np.ndarray, int]:
+                             max_steps: int | None = None, tol: float = 1e-7, batch: int = 1,
+                             max_pivots: int | None = None) -> tuple[np.ndarray, int]:
     """min a^T G a / 2 - c^T a + beta |a|_1 (G (m, m) PSD, c (m,)) by feature sign with a Cholesky
     factor of the active Gram block kept up to date (_ActiveFactor: an entering atom appends a row,
     O(k^2); a leaving one is held at 0 until a batch of them is compacted away), so a step costs
@@ -264,7 +284,9 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
     the search stops at KKT residual <= tol * beta, after max_steps steps (work budget), or when no
     step descends; every iterate has f <= f(a0). batch: how many violators enter at once when the
     face is solved (1: classic feature sign; more: fewer steps while the working set grows).
-    Returns (a (m,), steps)."""
+    max_pivots: stop after that many exchanges (None: no cap) -- on a rank-deficient Gram (more
+    atoms than the span of their outputs) the exchanges can go on for thousands of steps, each
+    lowering f very little. Returns (a (m,), steps)."""
     m = c.shape[0]
     a = np.zeros(m) if a0 is None else np.array(a0, float).reshape(m)
     if m == 0:
@@ -292,6 +314,8 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
             if viol[j] <= tol * beta:
                 break
             if not _enter(F, j, a, grad, beta, G, c, small, skipped):
+                if max_pivots is not None and F.pivots > max_pivots:
+                    break
                 continue                                 # a pivot changed a, or j was skipped
             theta = np.sign(a[F.act])                    # the factor may have been compacted
             first = int(np.flatnonzero(F.act == j)[0])
@@ -359,16 +383,28 @@ def _enter(F: _ActiveFactor, j: int, a, grad, beta, G, c, small, skipped) -> boo
     if not np.isfinite(ratios[i]):
         skipped[j] = True
         return False
+    step_j = ratios[i] * sigma
+    step = -step_j * x                                   # the move of the factor's atoms (0 on the dead)
+    step[i] = -cur[i]
+    # f(a + step) - f(a) = grad^T step + step^T G step / 2 + beta (|a + step|_1 - |a|_1), with
+    # G_AA = U^T U - ridge I: O(k^2) in BLAS instead of gathering G[A, A] twice
+    Us = F.U @ step
+    quad = Us @ Us - F.ridge * (step @ step) + 2.0 * step_j * (G[F.act, j] @ step) + G[j, j] * step_j ** 2
+    change = (grad[F.act] @ step + grad[j] * step_j + 0.5 * quad
+              + beta * (np.abs(cur + step).sum() - np.abs(cur).sum() + abs(step_j)))
     trial = a.copy()
-    trial[F.act] -= ratios[i] * sigma * x
-    trial[F.act[i]], trial[j] = 0.0, ratios[i] * sigma
-    if lasso_value(G, c, beta, trial) >= lasso_value(G, c, beta, a):
+    trial[F.act] = cur + step
+    trial[F.act[i]], trial[j] = 0.0, step_j
+    if change >= 0.0:
         skipped[j] = True                                # no descent by the exchange: leave j out
         return False
-    F.kill([i])
+    # atom i leaves for good (removed from the factor: keeping it dead would leave j dependent on
+    # the factor and force a full refactorization at every pivot)
+    kept = F.U, F.W, F.act, F.alive, list(F.dead)
+    F.remove(i)
     y, r2_live, r2_full = F.schur(j)
     if r2_live <= small[j]:
-        F.revive(i)
+        F.U, F.W, F.act, F.alive, F.dead = kept
         skipped[j] = True                                # still dependent without atom i: leave j out
         return False
     if r2_full <= small[j]:
@@ -376,6 +412,7 @@ def _enter(F: _ActiveFactor, j: int, a, grad, beta, G, c, small, skipped) -> boo
         y, r2_live, r2_full = F.schur(j)
     F.append(j, y, r2_full)
     a[:] = trial
+    F.pivots += 1
     return False
 
 
@@ -389,12 +426,23 @@ class IncrementalMaster(RestrictedMaster):
         self.max_steps, self.batch = max_steps, batch
         self.steps = 0
 
+    # exchanges per solve, as a multiple of the atoms, before the exact feature sign takes over
+    PIVOTS_PER_ATOM = 0.25
+
     def solve(self) -> float:
         if not self.quadratic:
             return super().solve()
+        m = self.c.shape[0]
         self.alpha, steps = incremental_feature_sign(self.G, self.c, self.beta, self.alpha, self.max_steps,
-                                                     batch=self.batch)
+                                                     batch=self.batch, max_pivots=int(self.PIVOTS_PER_ATOM * m) + 8)
         self.steps += steps
+        if self.max_steps is None or steps < self.max_steps:
+            # stopped before its step budget but not at a KKT point: the pivot cap fired (a
+            # rank-deficient working set); lasso.feature_sign, warm started here, handles the
+            # dependent atoms in the eigenbasis of the face and finishes exactly
+            grad = self.G @ self.alpha - self.c
+            if np.max(np.abs(grad), initial=0.0) > self.beta * (1.0 + 1e-6):
+                return super().solve()
         self.w = None
         return self.objective()
 

@@ -10,7 +10,7 @@ from certqnn import QNNProblem, certify, solve, verify
 from certqnn.datasets import load
 from certqnn.lasso import feature_sign, refit
 from certqnn.lifting import neuron_outputs
-from certqnn.rounding import (IncrementalMaster, LowRankFactor, factor_samples, improve_by_pricing,
+from certqnn.rounding import (IncrementalMaster, _ActiveFactor, LowRankFactor, factor_samples, improve_by_pricing,
                               incremental_feature_sign, relaxation_factor, round_relaxation, unit_diagonal)
 
 
@@ -40,6 +40,34 @@ def test_incremental_feature_sign_reaches_the_exact_lasso(seed, n, m, dup, beta,
     assert lasso_value(G, c, beta, b) <= lasso_value(G, c, beta, a0) + 1e-12 * (1.0 + abs(lasso_value(G, c, beta, a0)))
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 12), dead=st.integers(0, 3))
+def test_removing_an_atom_keeps_the_factor_of_the_others(seed, k, dead):
+    """_ActiveFactor.remove (Givens rotations) leaves exactly the Cholesky factor of the remaining
+    atoms' Gram block, and solves with the dead atoms held at 0 as before."""
+    rng = np.random.default_rng(seed)
+    Phi = rng.standard_normal((k + 5, k + 2))
+    G = Phi.T @ Phi
+    F = _ActiveFactor(G, np.arange(k), ridge=1e-12)
+    dead = min(dead, k - 1)
+    F.kill(list(rng.choice(k, size=dead, replace=False)) if dead else [])
+    live = np.flatnonzero(F.alive)
+    pos = int(rng.choice(live))
+    gone = F.act[pos]
+    F.remove(pos)
+    assert gone not in F.act and F.k == k - 1
+    A = F.act
+    assert np.allclose(F.U.T @ F.U, G[np.ix_(A, A)] + 1e-12 * np.eye(A.size), atol=1e-9 * np.abs(G).max())
+    assert np.allclose(F.U, np.triu(F.U))
+    b = rng.standard_normal(A.size)
+    x = F.solve(b)
+    L = F.alive
+    assert np.all(x[~L] == 0.0)
+    if L.any():
+        expect = np.linalg.solve(G[np.ix_(A[L], A[L])] + 1e-12 * np.eye(int(L.sum())), b[L])
+        assert np.allclose(x[L], expect, rtol=1e-6, atol=1e-8)
+
+
 def test_incremental_feature_sign_respects_its_step_budget():
     rng = np.random.default_rng(0)
     Phi = rng.standard_normal((30, 60))
@@ -54,6 +82,27 @@ def test_incremental_feature_sign_respects_its_step_budget():
 def random_block(rng, p, r):
     V = rng.standard_normal((p + 1, r))
     return 2.5 * V @ V.T, V
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_master_finishes_exactly_when_the_pivot_cap_fires(seed, monkeypatch):
+    """More atoms than the span of their outputs (n = 15 samples, 150 atoms): the exchanges are
+    capped (here after 8) and the exact feature sign finishes from there -- the same optimum as
+    the exact master."""
+    from certqnn.column_generation import RestrictedMaster
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((15, 6))
+    problem = QNNProblem(X, rng.standard_normal(15), beta=0.05)
+    Xb = problem.binary_design()
+    atoms = np.where(rng.random((Xb.shape[1], 150)) < 0.5, -1.0, 1.0)
+    exact = RestrictedMaster(Xb, problem)
+    exact.add(atoms)
+    monkeypatch.setattr(IncrementalMaster, "PIVOTS_PER_ATOM", 0.0)
+    fast = IncrementalMaster(Xb, problem)
+    fast.add(atoms)
+    want, got = exact.solve(), fast.solve()
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
 def test_dense_and_factored_blocks_are_the_same_relaxation():
