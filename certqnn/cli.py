@@ -20,6 +20,7 @@ from .certify import certify
 from .cli_options import add_backend_flags, backend_options
 from .errors import CertificateFormatError, CertQNNError
 from .problem import QNNProblem
+from .shor import fo_mpi
 from .report import Row, plot_bounds, plot_training_curves, table
 from .solve import solve
 from .trusted.certificate import Certificate, read_certificate
@@ -215,6 +216,16 @@ def _mpi_rank() -> int:
     return 0
 
 
+def _mpi_size() -> int:
+    """The number of MPI processes when launched by mpiexec (1 otherwise), without importing mpi4py."""
+    import os
+
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 1
+
+
 def _check_outputs(*paths):
     """Fail before any long work when an output file cannot be written."""
     for path in paths:
@@ -247,11 +258,37 @@ def cmd_solve(args) -> int:
                              "(use it with frank-wolfe or dqsfw; `compare --plot` draws any backend's bounds)")
         options["history"] = True
     get_backend(args.backend.split(":", 1)[0]).options(**options)   # bad options fail before loading data
+    if _mpi_size() > 1 and fo_mpi.applies(args.data, args.backend.split(":", 1)[0], options.get("engine"),
+                                                 args.test_fraction):
+        return _solve_with_row_shards(args, options)
     data, problem, test = _build_problem(args, args.test_fraction, multiclass=True)
     if data.task == "multiclass":
         if args.convergence_plot:
             raise UsageError("--plot: not available for multi-class (one-vs-rest) runs")
         return _solve_multiclass(args, data, problem, test, options)
+    return _solve_and_report(args, data, problem, test, options)
+
+
+def _solve_with_row_shards(args, options) -> int:
+    """fo:mpi on a directory of .npy files: rank 0 loads the data and runs the backend, the other
+    ranks read only their own rows and take part in the engine's run (certqnn.shor.fo_mpi)."""
+    comm = fo_mpi.comm_world()
+    if comm.Get_rank() != 0:
+        fo_mpi.serve(comm, args.data)
+        return EXIT_OK
+    setup = None
+    try:
+        data, problem, test = _build_problem(args, None, multiclass=False)
+        setup = {"preprocessing": data.preprocessing, "levels": problem.levels, "activation": problem.activation}
+        fo_mpi.send_setup(comm, setup)
+        return _solve_and_report(args, data, problem, test, options)
+    finally:
+        if setup is None:
+            fo_mpi.send_setup(comm, None)
+        fo_mpi.finish(comm)
+
+
+def _solve_and_report(args, data, problem, test, options) -> int:
     root = _mpi_rank() == 0
     if root:
         print(f"problem: {data.name}: {problem.describe()}", file=sys.stderr)

@@ -59,12 +59,15 @@ class RowSource:
     Shapes: n = hi - lo rows here, d raw features, p = d * levels.n_bits binary columns.
     `parts` is a list of (global_start, array) pieces whose rows, concatenated, are X; each array
     may be an np.memmap. activation: the sigma whose lifting q_matrix / apply_lifted use.
+    transform: applied to every block of raw rows as it is read (row-wise, e.g. the column
+    standardization a network was trained with); None reads the rows as stored.
     """
 
     def __init__(self, parts: list[tuple[int, np.ndarray]], n_total: int, d: int, lo: int = 0,
                  hi: int | None = None, activation: Polynomial | None = None, levels: Levels | str = "binary",
-                 block_rows: int = DEFAULT_BLOCK_ROWS, y=None):
+                 block_rows: int = DEFAULT_BLOCK_ROWS, y=None, transform=None):
         self._parts = parts
+        self.transform = transform    # raw rows (b, d) -> (b, d), e.g. standardization; None: as stored
         self.n_total = int(n_total)
         self.d = int(d)
         self.lo = int(lo)
@@ -153,7 +156,7 @@ class RowSource:
 
     def _like(self, lo: int, hi: int) -> "RowSource":
         return RowSource(self._parts, self.n_total, self.d, lo, hi, self.activation, self.levels,
-                         self.block_rows, self._y)
+                         self.block_rows, self._y, self.transform)
 
     def shard(self, rank: int, size: int) -> "RowSource":
         """Rows [lo + rank*n // size, lo + (rank+1)*n // size): the ranks 0..size-1 partition this
@@ -179,9 +182,8 @@ class RowSource:
             if end <= glo or start >= ghi:
                 continue
             pieces.append(np.asarray(arr[max(glo, start) - start:min(ghi, end) - start], dtype=float))
-        if len(pieces) == 1:
-            return pieces[0]
-        return np.concatenate(pieces, axis=0) if pieces else np.zeros((0, self.d))
+        X = pieces[0] if len(pieces) == 1 else (np.concatenate(pieces, axis=0) if pieces else np.zeros((0, self.d)))
+        return X if self.transform is None else np.asarray(self.transform(X), dtype=float)
 
     def raw_blocks(self) -> Iterator[tuple[int, np.ndarray]]:
         """(local start, X block (b, d) float64) for consecutive blocks of at most block_rows rows."""

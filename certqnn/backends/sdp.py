@@ -224,6 +224,11 @@ class SdpBackend(Backend):
         from ..shor.fo_engine import DEFAULT_MAX_ITERS
 
         total = engine_kw.get("max_iters", DEFAULT_MAX_ITERS)
+        if eng.comm is not None:
+            from ..shor.fo_mpi import announce
+
+            # ranks that read only their own rows (shor.fo_mpi.serve) run the engine with this call
+            announce(eng.comm, {"y": np.asarray(target, float), "beta": beta, "act": act, **engine_kw})
         with progress(total=total, desc="sdp: fo", unit="it") as bar:
             def report(it, lower, upper, passes):
                 bar.n = it
