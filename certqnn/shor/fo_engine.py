@@ -599,6 +599,7 @@ class FoEngine:
         warm_only = method == "bm-admm"
         bm_iters = self.BM_WARM_ITERS if warm_only else max_iters
         values = [f]
+        no_descent = False
         for it in range(1, bm_iters + 1):
             state["it"] = it
             # two-loop recursion (pairs transported by projection; the direction is projected again)
@@ -633,6 +634,15 @@ class FoEngine:
                 # minimizer of the quadratic through f, slope and f_new, kept in [0.1, 0.5] x step
                 quad = -slope * step * step / (2.0 * (f_new - f - slope * step))
                 step = min(max(quad, 0.1 * step), 0.5 * step)
+            if not f_new <= f:
+                # no decrease even at a tiny step (rounding level): restart from the gradient, or
+                # stop if that was already the gradient step
+                if not mem:
+                    no_descent = True
+                    break
+                mem = []
+                values.append(f)
+                continue
             g_new, Qr_new = gradient(V_new, tau_new, res_new)
             s = tangent(V_new, step * d)
             yv = g_new - tangent(V_new, g)
@@ -641,8 +651,6 @@ class FoEngine:
                 mem.append((s, yv, 1.0 / sy))
                 if len(mem) > self.BM_MEMORY:
                     mem.pop(0)
-            if f_new > f:
-                mem = []          # no decrease even at a tiny step: restart from the gradient
             V, f, tau, res, g, Qr = V_new, f_new, tau_new, res_new, g_new, Qr_new
             values.append(f)
             if warm_only:
@@ -655,11 +663,15 @@ class FoEngine:
                 if check(it, res, Qr, f, lambda: (tc[0] * (Vc[0] @ Vc[0].T), tc[1] * (Vc[1] @ Vc[1].T)),
                          f"tau {tau[0]:.3g} {tau[1]:.3g}  |g| {np.linalg.norm(g):.2e}  bt {backtracks}"):
                     break
-        facts = {"rank": rank, "bm_iterations": state["it"], "backtracks": backtracks}
+        facts = {"rank": rank, "bm_iterations": state["it"], "bm_passes": rows.passes, "backtracks": backtracks}
+        if not warm_only and no_descent:
+            # the loop ended early without a check (no descent left): the final point's bound
+            Vc, tc = V, tau
+            check(state["it"], res, Qr, f, lambda: (tc[0] * (Vc[0] @ Vc[0].T), tc[1] * (Vc[1] @ Vc[1].T)),
+                  "no descent left")
         if warm_only:
             # one bound from the Burer-Monteiro point (so a zero ADMM budget still has one), then
             # ADMM from its primal matrices; the iteration budget counts the ADMM iterations
-            state["bm_passes"] = rows.passes
             warm = (tau[0] * (V[0] @ V[0].T), tau[1] * (V[1] @ V[1].T), res, Qr)
             state["it"] = 0
             if not check(0, res, Qr, f, lambda: (warm[0], warm[1]), f"bm {facts['bm_iterations']} its"):
