@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -229,3 +230,11 @@ def test_fo_mpi_gives_the_single_process_bound_bit_for_bit(tmp_path):
         # blocks summed in global order and exactly rounded dot products: bit for bit, not just close
         assert mpi["lb"] == one.solver_objective and mpi["upper"] == one.details["primal_upper"], method
         assert np.array_equal(np.array(mpi["w"]), one.details["dual_w"]), method
+
+
+def test_fo_bm_admm_stops_at_the_time_limit_with_a_bound():
+    problem = make_problem(10, 80, 8, beta_fraction=0.2)
+    Xb, y, beta, a = problem.binary_design(), problem.y, problem.beta, problem.activation
+    sol = FoEngine(method="bm-admm").solve(Xb, y, beta, a, eps=1e-12, max_iters=10_000, time_limit=0.0)
+    assert sol.status.value == "time_limit" and sol.iterations == 0
+    assert sol.details["bm_iterations"] == 1 and math.isfinite(sol.solver_objective)

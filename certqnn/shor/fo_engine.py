@@ -352,7 +352,10 @@ class FoEngine:
         Qy = rows.q(y_loc)
         pass_seconds = time.perf_counter() - t_pass
 
-        state = {"best": {"lb": -math.inf}, "upper": math.inf,
+        def out_of_time():
+            return time_limit is not None and rows.agree(time.perf_counter() - start > time_limit)
+
+        state = {"best": {"lb": -math.inf}, "upper": math.inf, "out_of_time": out_of_time,
                  "primal": (np.zeros((D, D)), np.zeros((D, D))), "status": Status.FEASIBLE, "it": 0}
         z_warm = [None, None]
         history = []
@@ -434,7 +437,7 @@ class FoEngine:
             if gap <= eps:
                 state["status"] = Status.OPTIMAL
                 return True
-            if time_limit is not None and rows.agree(time.perf_counter() - start > time_limit):
+            if out_of_time():
                 state["status"] = Status.TIME_LIMIT
                 return True
             return False
@@ -656,7 +659,8 @@ class FoEngine:
             if warm_only:
                 window = values[-1 - self.BM_STALL_WINDOW:]
                 stalled = len(window) > self.BM_STALL_WINDOW and window[0] - f <= self.BM_STALL * abs(f)
-                if stalled or it == bm_iters:
+                # (the wall clock too: the check after the loop then stops the run)
+                if stalled or it == bm_iters or state["out_of_time"]():
                     break
             elif it % self.CHECK_EVERY_BM == 0 or it == bm_iters:
                 Vc, tc = V, tau
