@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -58,13 +59,15 @@ def test_feasible_primal_has_equal_diagonal_and_stays_psd():
     assert np.allclose(np.diag(T), np.trace(M) / 5) and np.allclose(T - np.diag(np.diag(T)), M - np.diag(np.diag(M)))
 
 
+@pytest.mark.parametrize("method", ["bm-admm", "bm", "admm"])
 @pytest.mark.parametrize("seed,act", [(0, (1.0, 0.0, 0.0)), (1, (1.0, 0.5, -0.2)), (2, (0.7, 0.0, 0.3))])
-def test_fo_matches_scs_and_proves_its_gap(seed, act):
-    """The fo bound agrees with SCS's Shor value to 1e-4 relative, never exceeds it by more than
-    SCS's own accuracy, and the feasible primal it reports lies above both."""
+def test_fo_matches_scs_and_proves_its_gap(seed, act, method):
+    """Every method's bound agrees with SCS's Shor value to 1e-4 relative, never exceeds it by more
+    than SCS's own accuracy, and the feasible primal it reports lies above both."""
     problem = make_problem(seed, 60, 6, activation=act, beta_fraction=0.3)
     Xb, y, beta, a = problem.binary_design(), problem.y, problem.beta, problem.activation
-    fo = FoEngine().solve(Xb, y, beta, a, eps=1e-6, max_iters=3000)
+    fo = FoEngine(method=method).solve(Xb, y, beta, a, eps=1e-6, max_iters=3000)
+    assert fo.details["method"] == method
     scs = make_engine("scs").solve(Xb, y, beta, a, eps=1e-9, max_iters=200_000)
     assert fo.status.value == "optimal"
     assert fo.solver_objective == pytest.approx(scs.solver_objective, rel=1e-4)
@@ -117,6 +120,67 @@ def test_fo_refuses_a_non_quadratic_loss_by_name():
         solve(problem, "sdp", engine="fo")
 
 
+def _primal_value(Xb, y, beta, act, Zp, Zm):
+    from certqnn.lifting import apply_lifted
+
+    r = apply_lifted(Xb, act, Zp - Zm) - y
+    return 0.5 * float(r @ r) + beta * (Zp[-1, -1] + Zm[-1, -1])
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_bm_primal_is_feasible_and_its_value_is_above_its_bound(seed):
+    """The Burer-Monteiro iterate is a feasible primal point (PSD, all diagonal entries equal) whose
+    objective is the reported upper bound, which lies above the bound and above SCS's value --
+    also on a budget far too small to converge."""
+    problem = make_problem(seed, 70, 7, beta_fraction=0.2)
+    Xb, y, beta, a = problem.binary_design(), problem.y, problem.beta, problem.activation
+    scs = make_engine("scs").solve(Xb, y, beta, a, eps=1e-9, max_iters=200_000).solver_objective
+    for its in (3, 200):
+        fo = FoEngine(method="bm").solve(Xb, y, beta, a, eps=1e-9, max_iters=its)
+        for Z in (fo.Z_plus, fo.Z_minus):
+            assert np.allclose(np.diag(Z), Z[-1, -1], rtol=1e-12, atol=0)
+            assert np.linalg.eigvalsh(Z)[0] >= -1e-12 * max(Z[-1, -1], 1e-300)
+        upper = fo.details["primal_upper"]
+        assert _primal_value(Xb, y, beta, a, fo.Z_plus, fo.Z_minus) == pytest.approx(upper, rel=1e-10)
+        assert upper >= scs * (1 - 1e-6) >= fo.solver_objective * (1 - 2e-6)
+        assert fo.details["bm_iterations"] <= its
+
+
+def test_bm_admm_starts_admm_from_the_bm_point_and_counts_admm_iterations():
+    """With a budget of one ADMM iteration the Burer-Monteiro start already gives (a bound and)
+    the upper bound of a bm run of the same length; ADMM can only improve both."""
+    problem = make_problem(8, 80, 8, beta_fraction=0.2)
+    Xb, y, beta, a = problem.binary_design(), problem.y, problem.beta, problem.activation
+    eng = FoEngine(method="bm-admm")
+    eng.BM_WARM_ITERS = 15
+    eng.BM_STALL = 0.0
+    hybrid = eng.solve(Xb, y, beta, a, eps=1e-12, max_iters=1)
+    bm = FoEngine(method="bm").solve(Xb, y, beta, a, eps=1e-12, max_iters=15)
+    assert hybrid.details["bm_iterations"] == 15 and hybrid.iterations == 1
+    assert hybrid.details["primal_upper"] <= bm.details["primal_upper"]
+    assert hybrid.details["history"][0]["iteration"] == 0      # the bound from the Burer-Monteiro point
+
+
+def test_fo_method_is_checked_by_name():
+    problem = make_problem(9, 30, 4, beta_fraction=0.3)
+    with pytest.raises(InvalidProblemError, match="fo_method"):
+        solve(problem, "sdp", engine="scs", fo_method="bm")
+    with pytest.raises(InvalidProblemError, match="fo_method"):
+        solve(problem, "sdp", engine="fo", fo_method="newton")
+    result = solve(problem, "sdp", engine="fo", fo_method="admm", max_iters=5, rounding=False)
+    assert result.report["fo_method"] == "admm"
+
+
+@pytest.mark.parametrize("method", ["bm-admm", "bm"])
+def test_fo_bm_is_deterministic(method):
+    problem = make_problem(6, 50, 5, beta_fraction=0.3)
+    Xb, y, beta, a = problem.binary_design(), problem.y, problem.beta, problem.activation
+    one = FoEngine(method=method).solve(Xb, y, beta, a, eps=1e-12, max_iters=25)
+    two = FoEngine(method=method).solve(Xb, y, beta, a, eps=1e-12, max_iters=25)
+    assert one.solver_objective == two.solver_objective
+    assert np.array_equal(one.details["dual_w"], two.details["dual_w"]) and np.array_equal(one.Z_plus, two.Z_plus)
+
+
 def test_fo_is_deterministic():
     problem = make_problem(6, 50, 5, beta_fraction=0.3)
     a = solve(problem, "sdp", engine="fo", max_iters=40, rounding=False)
@@ -132,9 +196,13 @@ from certqnn.testing import make_problem
 from certqnn.rows import RowSource
 p = make_problem(7, 90, 6, beta_fraction=0.3)
 rows = RowSource.from_array(p.binary_design(), activation=p.activation, block_rows=16)
-sol = FoEngine(comm=MPI.COMM_WORLD).solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
+out = {}
+for method in ("bm-admm", "bm", "admm"):
+    sol = FoEngine(comm=MPI.COMM_WORLD, method=method).solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
+    out[method] = {"lb": sol.solver_objective, "w": sol.details["dual_w"].tolist(), "ranks": sol.details["ranks"],
+                   "upper": sol.details["primal_upper"]}
 if MPI.COMM_WORLD.Get_rank() == 0:
-    print(json.dumps({"lb": sol.solver_objective, "w": sol.details["dual_w"].tolist(), "ranks": sol.details["ranks"]}))
+    print(json.dumps(out))
 """
 
 
@@ -151,13 +219,22 @@ def test_fo_mpi_gives_the_single_process_bound_bit_for_bit(tmp_path):
     proc = subprocess.run([_mpiexec(), "-n", "3", sys.executable, str(script)], capture_output=True, text=True,
                           timeout=240, env={**os.environ, "CERTQNN_PROGRESS": "0"})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    mpi = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][0])
-    assert mpi["ranks"] == 3
+    runs = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][0])
     from certqnn.rows import RowSource
 
     p = make_problem(7, 90, 6, beta_fraction=0.3)
     rows = RowSource.from_array(p.binary_design(), activation=p.activation, block_rows=16)
-    one = FoEngine().solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
-    # blocks summed in global order and exactly rounded dot products: bit for bit, not just close
-    assert mpi["lb"] == one.solver_objective
-    assert np.array_equal(np.array(mpi["w"]), one.details["dual_w"])
+    for method, mpi in runs.items():
+        assert mpi["ranks"] == 3
+        one = FoEngine(method=method).solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
+        # blocks summed in global order and exactly rounded dot products: bit for bit, not just close
+        assert mpi["lb"] == one.solver_objective and mpi["upper"] == one.details["primal_upper"], method
+        assert np.array_equal(np.array(mpi["w"]), one.details["dual_w"]), method
+
+
+def test_fo_bm_admm_stops_at_the_time_limit_with_a_bound():
+    problem = make_problem(10, 80, 8, beta_fraction=0.2)
+    Xb, y, beta, a = problem.binary_design(), problem.y, problem.beta, problem.activation
+    sol = FoEngine(method="bm-admm").solve(Xb, y, beta, a, eps=1e-12, max_iters=10_000, time_limit=0.0)
+    assert sol.status.value == "time_limit" and sol.iterations == 0
+    assert sol.details["bm_iterations"] == 1 and math.isfinite(sol.solver_objective)

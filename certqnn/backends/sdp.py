@@ -23,6 +23,7 @@ from ..problem import QNNProblem
 from ..progress import working
 from ..result import DualData, Result, Status
 from ..shor import ENGINE_OPTIONS, dual_diagonal, engine_family, make_engine
+from ..shor.fo_engine import METHODS as FO_METHODS
 from .base import Backend, Options, check_choice, check_positive, option, register
 
 NO_CUTS = np.zeros((0, 6), dtype=np.int64)
@@ -42,8 +43,12 @@ class SdpBackend(Backend):
                                      "rows split over the ranks of mpiexec)")
         eps: float | None = option(None, "engine tolerance (default: scs 1e-6, picos 1e-7, fo 1e-4 = the proven "
                                          "relative gap of the SDP solve)", parse=float)
-        max_iters: int | None = option(None, "engine iteration limit (default: scs 100000, picos 500, fo 60)",
+        max_iters: int | None = option(None, "engine iteration limit (default: scs 100000, picos 500, fo 60: "
+                                             "iterations of the --fo-method; bm-admm counts its ADMM iterations)",
                                        parse=int)
+        fo_method: str = option("bm-admm", "fo: bm-admm (Burer-Monteiro start, then ADMM) | bm (Burer-Monteiro "
+                                           "only) | admm (ADMM from zero)", choices=FO_METHODS,
+                                flag="--fo-method")
         verbose: bool = option(False, "print the engine's log", cli=False)
         linear_solver: str = option("auto", "scs: linear system solver (auto | qdldl | ...)", cli=False)
         form: str = option("auto", "scs: conic formulation", choices=("auto", "gram", "residual"), flag="--sdp-form")
@@ -68,6 +73,9 @@ class SdpBackend(Backend):
             for name, default in (("linear_solver", "auto"), ("form", "auto")):
                 if getattr(self, name) != default and name not in ENGINE_OPTIONS[family]:
                     raise InvalidProblemError(name, f"applies to the scs engine only, not {self.engine!r}")
+            if self.fo_method != "bm-admm" and "fo_method" not in ENGINE_OPTIONS[family]:
+                raise InvalidProblemError("fo_method", f"applies to the fo engine only, not {self.engine!r}")
+            check_choice("fo_method", self.fo_method, FO_METHODS)
             check_choice("form", self.form, ("auto", "gram", "residual"))
             check_choice("cuts", self.cuts, ("none", "triangle"))
             if self.cuts != "none" and "cuts" not in ENGINE_OPTIONS[family]:
@@ -127,6 +135,7 @@ class SdpBackend(Backend):
         if eng.name == "scs":
             engine_kw.update(linear_solver=o.linear_solver, form=o.form)
         if eng.name == "fo":
+            engine_kw["method"] = o.fo_method
             sdp = self._solve_fo(eng, Xb, target, beta / kappa, act, engine_kw)
         else:
             with working(f"sdp: {eng.name} solving the Shor relaxation (PSD blocks {Xb.shape[1] + 1})"):
@@ -174,7 +183,7 @@ class SdpBackend(Backend):
         if engine_choice:
             report["engine_choice"] = engine_choice
         if eng.name == "fo":
-            report.update(fo_passes=d["passes"], fo_iterations=d["iterations"], fo_ranks=d["ranks"],
+            report.update(fo_method=d["method"], fo_passes=d["passes"], fo_iterations=d["iterations"], fo_ranks=d["ranks"],
                           fo_sdp_upper=kappa * d["primal_upper"] + c0)
         timings = {"sdp": solve_seconds}
         if eng.name == "scs":

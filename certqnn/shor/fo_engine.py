@@ -1,13 +1,25 @@
-"""Engine `fo`: the Shor bound without the conic data (docs/math.md §12).
+"""Engine `fo`: the Shor bound without the conic data (docs/math.md §12, §13).
 
-It solves the dual of the Shor SDP for the quadratic loss 1/2 |v - t|^2 (after the backend's
-rescaling),
+It solves the Shor SDP for the quadratic loss 1/2 |v - t|^2 (after the backend's rescaling),
+primal and dual,
 
+    min  1/2 |A(Z+ - Z-) - t|^2 + beta (tau+ + tau-)   over Z+- >= 0 with diag(Z+-) = tau+- 1,
     max_{w, z+, z-}  -t^T w - 1/2 |w|^2   s.t.  Diag(z+) - Q(w) >= 0,  Diag(z-) + Q(w) >= 0,
                                                 1^T z+ = 1^T z- = beta,
 
-by the alternating direction method of multipliers on the (w, z) / slack split (the "boundary
-point" method), with the multipliers X+, X- (the primal matrices: Z+ = X-, Z- = X+):
+by one of three methods (`method`, default "bm-admm"):
+
+* "bm": Burer-Monteiro on the primal. Z+- = tau+- V+- V+-^T with V+- (D, rank) of unit rows
+  (so V V^T is in the elliptope {E >= 0, diag(E) = 1}); for fixed V the best tau >= 0 is a
+  2-variable quadratic program (_best_scales), which leaves a smooth function of (V+, V-) on a
+  product of spheres, minimized by Riemannian L-BFGS (tangent projection row by row, retraction
+  by normalizing rows, pairs transported by projection, Armijo backtracking). Each gradient is
+  2 tau+ Q(r) V+ and -2 tau- Q(r) V- with r = tau+ A(E+) - tau- A(E-) - t (Danskin: tau is held at
+  its minimizer), so an iteration costs 3 passes: A(E+), A(E-), Q(r). Its iterate is feasible, so
+  its value is an upper bound at no cost; the dual point is w = r (whose dual objective equals the
+  primal value; only rho_bar <= beta is violated, and the scaling lemma repairs that).
+* "admm": the alternating direction method of multipliers on the dual's (w, z) / slack split (the
+  "boundary point" method), with the multipliers X+, X- (the primal matrices: Z+ = X-, Z- = X+):
 
   1. (w, z) step: a quadratic problem. Its optimality conditions give w = -t + A(V) with V the
      solution of (mu I + 2 T A^*A T) V = 2 T Q(t) - T(R+ - R-) on range(T), where
@@ -18,6 +30,13 @@ point" method), with the multipliers X+, X- (the primal matrices: Z+ = X-, Z- = 
   3. multiplier step: X = (S - (Diag(z) -+ Q(w) - mu X)) / mu  (PSD by construction).
   mu starts at a multiple of the mean eigenvalue of T A^*A T (one random probe, 2 passes) and is
   adapted by square-root steps so that the primal and dual residuals stay balanced.
+* "bm-admm": Burer-Monteiro until its objective stalls (at most BM_WARM_ITERS iterations), then
+  ADMM started from its point: X-+ = Z+-, V = Z+ - Z- (so w = r), slacks from one slack step.
+  The Burer-Monteiro phase finds a good primal point in few passes but its dual converges slowly
+  (the factors approach the directions where Diag(z) -+ Q(r) is not yet PSD only slowly); ADMM
+  converges in the dual. Measured (docs/math.md §13): on n = 1e4, d = 200 the start turns a 93 %
+  proven gap after ~4000 passes into 2 %; to 1e-4 on smaller problems both cost the same passes.
+  max_iters counts the ADMM iterations.
 
 Memory is O(n + D^2) besides the data; the data is read only through the two passes
 Q(w) = sum_i w_i M(x_i) and A(V)_i = <M(x_i), V> (certqnn.rows.RowSource, block by block, or
@@ -26,9 +45,9 @@ summed over MPI ranks that each hold a block of rows).
 Never trust this solver: every few iterations the current w is turned into a bound by the scaling
 lemma (docs/math.md §4) with rho_bar from the inner elliptope problem solved to high accuracy
 (certqnn.shor.elliptope); the best such (w, z+, z-) is returned and certify() re-proves it
-rigorously. The primal matrices, rescaled to satisfy diag(Z) = t 1 exactly, give a feasible point
-whose objective bounds the SDP value from above, so the run reports a proven SDP gap and stops
-when it is below eps (or at max_iters, or at the caller's wall-clock limit).
+rigorously. A feasible primal point (Burer-Monteiro: the iterate itself; ADMM: the multipliers
+rescaled to diag(Z) = tau 1) bounds the SDP value from above, so the run reports a proven SDP gap
+and stops when it is below eps (or at max_iters, or at the caller's wall-clock limit).
 """
 from __future__ import annotations
 
@@ -94,9 +113,12 @@ def _best_scales(pp, mm, pm, pt, mt, beta):
     return min(cands, key=f)
 
 
-# ADMM iterations by default: each costs tens of passes when n < m (docs/math.md §13), so 60 keeps
-# the default run at n = 1e4, d = 200 to minutes; --max-iters raises it (every check is a bound)
+# iterations by default (for "bm-admm": ADMM iterations after the Burer-Monteiro start): an ADMM
+# iteration costs tens of passes when n < m (docs/math.md §13), so 60 keeps the default run at
+# n = 1e4, d = 200 to minutes; --max-iters raises it (every check is a bound)
 DEFAULT_MAX_ITERS = 60
+METHODS = ("bm-admm", "bm", "admm")
+DEFAULT_METHOD = "bm-admm"
 
 _CONTROLLER = []
 
@@ -271,8 +293,29 @@ class FoEngine:
         HG = offdiag_trace(rows.q(rows.a(G)))
         return max(float(np.vdot(G, HG)) / float(np.vdot(G, G)), 1e-300)
 
-    def __init__(self, comm=None):
+    # Burer-Monteiro (docs/math.md §13): factor rank (None = D; measured: rank 30 or 40 instead of
+    # D = 51 did not converge faster on n = 1000, d = 50), L-BFGS memory, the first step's largest
+    # row movement, the start's barrier tolerance (a loose one keeps the start full rank)
+    BM_RANK = None
+    BM_MEMORY = 10
+    BM_FIRST_STEP = 0.1
+    BM_START_TOL = 1e-2
+    CHECK_EVERY_BM = 20     # method "bm": iterations between two bound evaluations
+    # method "bm-admm": at most BM_WARM_ITERS Burer-Monteiro iterations (3 passes each), fewer when
+    # the objective fell by less than BM_STALL (relative) over the last BM_STALL_WINDOW of them
+    BM_WARM_ITERS = 200
+    BM_STALL = 1e-3
+    BM_STALL_WINDOW = 20
+    # mu for the warm-started ADMM: the cold start's MU_FACTOR x (mean eigenvalue) is far above the
+    # balance point (measured ~2e-4 of it on n = 1e4, d = 200), and a warm start should not spend
+    # its first iterations walking mu down (measured there, from the same Burer-Monteiro point:
+    # 5e-4 reached bound 0.0076 after 988 passes, 0.1 only after 1066 and needed 5 more
+    # iterations to balance)
+    WARM_MU_FACTOR = 1e-3
+
+    def __init__(self, comm=None, method=DEFAULT_METHOD):
         self.comm = comm
+        self.method = method
 
     @staticmethod
     def available() -> bool:
@@ -282,11 +325,13 @@ class FoEngine:
         return model is None
 
     def solve(self, Xb, y, beta, act, eps=1e-4, max_iters=DEFAULT_MAX_ITERS, time_limit=None, verbose=False,
-              model=None, progress=None) -> ShorSolution:
+              model=None, progress=None, method=None) -> ShorSolution:
         """Xb (n, p) binary design (or a certqnn.rows.RowSource), y (n,) target t, beta > 0.
         eps: stop when (feasible primal value - best bound) <= eps * |primal value|.
-        max_iters: ADMM iterations (the work budget). Returns a ShorSolution whose details carry
-        the best dual point: "dual_w" (n,), "z_plus", "z_minus" (D,), and the run's facts."""
+        max_iters: iterations of the method (the work budget; for "bm-admm" the ADMM iterations
+        after the Burer-Monteiro start). method: "bm-admm" | "bm" | "admm" (None: the engine's).
+        Returns a ShorSolution whose details carry the best dual point: "dual_w" (n,), "z_plus",
+        "z_minus" (D,), and the run's facts."""
         from ..rows import RowSource
 
         if model is not None:
@@ -302,25 +347,20 @@ class FoEngine:
             rows = LocalRows(source)
             y_loc = y_all
         D = source.p + 1
+        method = (method or self.method).lower()
+        if method not in METHODS:
+            raise ValueError(f"unknown fo method {method!r}; use one of {', '.join(METHODS)}")
         t_pass = time.perf_counter()
         Qy = rows.q(y_loc)
         pass_seconds = time.perf_counter() - t_pass
 
-        Xp = np.zeros((D, D)); Xm = np.zeros((D, D))
-        Sp = np.zeros((D, D)); Sm = np.zeros((D, D))
-        # V with A(V) (local rows) and Q(A(V)) kept up to date alongside it: w = -t + A(V) and
-        # Q(w) = -Q(t) + Q(A(V)) then cost no pass, and neither does the warm start of CG.
-        V = np.zeros((D, D)); AV = np.zeros(source.n); QAV = np.zeros((D, D))
-        lam_mean = self._mean_eigenvalue(rows, D)
-        mu = self.MU_FACTOR * lam_mean
-        best = {"lb": -math.inf}
-        upper = math.inf
-        best_primal = (np.zeros((D, D)), np.zeros((D, D)))
+        def out_of_time():
+            return time_limit is not None and rows.agree(time.perf_counter() - start > time_limit)
+
+        state = {"best": {"lb": -math.inf}, "upper": math.inf, "out_of_time": out_of_time,
+                 "primal": (np.zeros((D, D)), np.zeros((D, D))), "status": Status.FEASIBLE, "it": 0}
         z_warm = [None, None]
         history = []
-        status = Status.FEASIBLE   # stopped by the work budget: a valid bound, gap above eps
-        it = 0
-        cg_steps = 0
 
         def scaled(yw, ww, rho):
             s_max = 1.0 if rho <= beta else beta / rho
@@ -339,11 +379,11 @@ class FoEngine:
 
         def best_on_line(u_loc, Qu):
             """The best scaling-lemma bound over w = u + theta t (Q(w) = Q(u) + theta Q(t) costs no
-            pass): near the optimum w = -t + A(V) is a small difference of two large vectors, so a
-            small error in the A(V) part leaves w far outside {rho_bar <= beta} and the scaling
-            lemma shrinks it to nothing; moving along t repairs exactly that error. Golden-section
-            search on theta in [-h, h], h = |u| / |t| (a unimodal guess; every point tried is a
-            valid bound, the best is kept). Returns (lb, w, z+, z-)."""
+            pass): near the optimum w is a small difference of two large vectors, so a small error
+            in the A(Z) part leaves w far outside {rho_bar <= beta} and the scaling lemma shrinks it
+            to nothing; moving along t repairs exactly that error. Golden-section search on theta in
+            [-h, h], h = |u| / |t| (a unimodal guess; every point tried is a valid bound, the best is
+            kept). Returns (lb, w, z+, z-)."""
             uu, tt, ut = rows.dot(u_loc, u_loc), rows.dot(y_loc, y_loc), rows.dot(u_loc, y_loc)
             cache = {}
 
@@ -378,12 +418,83 @@ class FoEngine:
             lb, zp, zm = dual_value(w, Qu + theta * Qy)
             return lb, w, zp, zm
 
+        def check(it, w_loc, Qw, up_now, primal, extra=""):
+            """A bound from w (best over the line through t), the feasible primal's value up_now,
+            the log; True when the run must stop (proven gap <= eps, or the wall clock)."""
+            lb, w_c, zp_c, zm_c = best_on_line(w_loc, Qw)
+            if lb > state["best"]["lb"]:
+                state["best"] = {"lb": lb, "w": w_c, "z_plus": zp_c, "z_minus": zm_c, "iteration": it}
+            if up_now < state["upper"]:
+                state["upper"] = up_now
+                state["primal"] = primal()
+            best_lb, upper = state["best"]["lb"], state["upper"]
+            gap = (upper - best_lb) / max(abs(upper), 1e-12)
+            history.append({"iteration": it, "passes": rows.passes, "lower": best_lb, "upper": upper,
+                            "seconds": time.perf_counter() - start})
+            if progress is not None:
+                progress(it, best_lb, upper, rows.passes)
+            if verbose:
+                print(f"fo:{method} {it:5d}  passes {rows.passes:6d}  lower {best_lb:.10g}  upper {upper:.10g}  "
+                      f"gap {gap:.2e}  lb_now {lb:.6g}  {extra}  {time.perf_counter() - start:.1f}s", flush=True)
+            if gap <= eps:
+                state["status"] = Status.OPTIMAL
+                return True
+            if out_of_time():
+                state["status"] = Status.TIME_LIMIT
+                return True
+            return False
+
+        if method == "admm":
+            facts = self._run_admm(rows, y_loc, Qy, beta, D, int(max_iters), check, state)
+        else:
+            facts = self._run_bm(rows, y_loc, Qy, beta, D, int(max_iters), check, state, method)
+        it = state["it"]
+        best, upper = state["best"], state["upper"]
+        status = state["status"]
+        w_full = rows.gather(best["w"])
+        details = {"dual_w": w_full, "z_plus": best["z_plus"], "z_minus": best["z_minus"], "method": method,
+                   "passes": rows.passes, "pass_seconds": pass_seconds, "iterations": it,
+                   "primal_upper": upper, "best_iteration": best["iteration"], "history": history,
+                   "solver_status": status.value, "ranks": 1 if self.comm is None else self.comm.Get_size(),
+                   "solve_seconds": time.perf_counter() - start, **facts}
+        return ShorSolution(Z_plus=state["primal"][0], Z_minus=state["primal"][1], S_plus_diag=None,
+                            S_minus_diag=None, status=status, iterations=it, solver_objective=best["lb"],
+                            details=details)
+
+    def _run_admm(self, rows, y_loc, Qy, beta, D, max_iters, check, state, warm=None):
+        """ADMM on the dual (module docstring); calls check() every CHECK_EVERY iterations.
+        warm: (Z+, Z-, r, Q(r)) a primal point and its residual r = A(Z+ - Z-) - t, to start from."""
+        n = rows.n
+        Xp = np.zeros((D, D)); Xm = np.zeros((D, D))
+        Sp = np.zeros((D, D)); Sm = np.zeros((D, D))
+        # V with A(V) (local rows) and Q(A(V)) kept up to date alongside it: w = -t + A(V) and
+        # Q(w) = -Q(t) + Q(A(V)) then cost no pass, and neither does the warm start of CG.
+        V = np.zeros((D, D)); AV = np.zeros(n); QAV = np.zeros((D, D))
+        lam_mean = self._mean_eigenvalue(rows, D)
+        mu = (self.MU_FACTOR if warm is None else self.WARM_MU_FACTOR) * lam_mean
+        if warm is not None:
+            # the multipliers are the primal matrices and V = Z+ - Z- gives w = A(V) - t = r
+            Zp_w, Zm_w, r_w, Qr_w = warm
+            Xm, Xp = Zp_w.copy(), Zm_w.copy()
+            V = Zp_w - Zm_w; AV = r_w + y_loc; QAV = Qr_w + Qy
+            # slacks: one slack step at w = r with S = 0 in the z formula (steps 1-2 below), so the
+            # first (w, z) step sees R = S + mu X consistent with the primal point
+            Ss = []
+            for sign, X in ((1.0, Xp), (-1.0, Xm)):
+                N = sign * Qr_w + mu * X
+                z = np.diag(N) + (beta - np.trace(N)) / D
+                with small_side():
+                    Ss.append(psd_parts(np.diag(z) - sign * Qr_w - mu * X)[0])
+            Sp, Sm = Ss
+        cg_steps = 0
+
         def operator(M):
             a = rows.a(M)
             qa = rows.q(a)
             return mu * M + 2.0 * offdiag_trace(qa), (a, qa)
 
-        for it in range(1, int(max_iters) + 1):
+        for it in range(1, max_iters + 1):
+            state["it"] = it
             Rp = Sp + mu * Xp
             Rm = Sm + mu * Xm
             rhs = 2.0 * offdiag_trace(Qy) - offdiag_trace(Rp - Rm)
@@ -421,11 +532,7 @@ class FoEngine:
                     mu *= min(self.ADAPT_MAX, math.sqrt(ratio)) if self.ADAPT_SQRT else 2.0
                 elif ratio < 1.0 / self.ADAPT_BAND:
                     mu /= min(self.ADAPT_MAX, math.sqrt(1.0 / ratio)) if self.ADAPT_SQRT else 2.0
-            last = it == int(max_iters)
-            if it % self.CHECK_EVERY == 0 or last:
-                lb, w_c, zp_c, zm_c = best_on_line(w_loc, Qw)
-                if lb > best["lb"]:
-                    best = {"lb": lb, "w": w_c, "z_plus": zp_c, "z_minus": zm_c, "iteration": it}
+            if it % self.CHECK_EVERY == 0 or it == max_iters:
                 # Feasible primal: unit-diagonal congruences of the multipliers, scaled by the best
                 # (tau+, tau-) >= 0 (a 2-variable QP, 2 passes). Taking tau = the largest diagonal
                 # entry instead (as feasible_primal does) overshoots badly while X is far from
@@ -439,29 +546,140 @@ class FoEngine:
                                    rows.dot(am, y_loc), beta)
                 r = tau[0] * ap - tau[1] * am - y_loc
                 up_now = 0.5 * rows.dot(r, r) + beta * (tau[0] + tau[1])
-                if up_now < upper:
-                    upper = up_now
-                    best_primal = (tau[0] * Uplus, tau[1] * Uminus)
-                gap = (upper - best["lb"]) / max(abs(upper), 1e-12)
-                history.append({"iteration": it, "passes": rows.passes, "lower": best["lb"], "upper": upper,
-                                "mu": mu, "seconds": time.perf_counter() - start})
-                if progress is not None:
-                    progress(it, best["lb"], upper, rows.passes)
-                if verbose:
-                    print(f"fo {it:5d}  passes {rows.passes:6d}  lower {best['lb']:.10g}  upper {upper:.10g}  "
-                          f"gap {gap:.2e}  mu {mu:.2e}  cg {cg_steps}  lb_now {lb:.6g}", flush=True)
-                if gap <= eps:
-                    status = Status.OPTIMAL
+                if check(it, w_loc, Qw, up_now, lambda: (tau[0] * Uplus, tau[1] * Uminus),
+                         f"mu {mu:.2e}  cg {cg_steps}"):
                     break
-                if time_limit is not None and rows.agree(time.perf_counter() - start > time_limit):
-                    status = Status.TIME_LIMIT
+        return {"mu": mu, "cg_steps": cg_steps}
+
+    # -- Burer-Monteiro ------------------------------------------------------------------------
+    def _bm_start(self, Qy, D, rank):
+        """Factors (2, D, rank) with unit rows: E+ ~ the maximizer of <Q(t), E> over the elliptope
+        and E- ~ that of <-Q(t), E>, the best directions at Z = 0 (where the residual is -t). The
+        interior point Y = (Diag(z) - Q)^{-1} of a loose barrier solve is used (its scale does not
+        matter: rows are normalized), so the start has full rank: gradient steps V - a G V keep
+        the column space of V, so a rank-deficient start would stay rank deficient."""
+        out = np.empty((2, D, rank))
+        for k, sign in enumerate((1.0, -1.0)):
+            Q = sign * Qy
+            with small_side():
+                z, _ = elliptope_bound(Q, rel_tol=self.BM_START_TOL)
+                lam, U = np.linalg.eigh(np.linalg.inv(np.diag(z) - Q))
+            F = U[:, D - rank:] * np.sqrt(np.maximum(lam[D - rank:], 0.0))
+            out[k] = F / np.linalg.norm(F, axis=1, keepdims=True)
+        return out
+
+    def _run_bm(self, rows, y_loc, Qy, beta, D, max_iters, check, state, method):
+        """Riemannian L-BFGS on (V+, V-), unit rows (module docstring); calls check() every
+        CHECK_EVERY_BM iterations."""
+        rank = D if self.BM_RANK is None else max(1, min(D, int(self.BM_RANK)))
+
+        def tangent(V, G):
+            # the projection onto the tangent space of the product of spheres at V (row-wise)
+            return G - np.sum(G * V, axis=2, keepdims=True) * V
+
+        def retract(V):
+            return V / np.linalg.norm(V, axis=2, keepdims=True)
+
+        def value(V):
+            """f(V) = min over tau >= 0 of 1/2 |tau+ A(E+) - tau- A(E-) - t|^2 + beta (tau+ + tau-)
+            (2 passes): (f, tau, residual)."""
+            ap, am = rows.a(V[0] @ V[0].T), rows.a(V[1] @ V[1].T)
+            tau = _best_scales(rows.dot(ap, ap), rows.dot(am, am), rows.dot(ap, am), rows.dot(ap, y_loc),
+                               rows.dot(am, y_loc), beta)
+            res = tau[0] * ap - tau[1] * am - y_loc
+            return 0.5 * rows.dot(res, res) + beta * (tau[0] + tau[1]), tau, res
+
+        def gradient(V, tau, res):
+            """The Riemannian gradient (1 pass, Q(residual)); by Danskin's theorem the minimizing tau
+            may be held fixed: d/dV+ = 2 tau+ Q(r) V+, d/dV- = -2 tau- Q(r) V-."""
+            Qr = rows.q(res)
+            G = np.stack([2.0 * tau[0] * (Qr @ V[0]), -2.0 * tau[1] * (Qr @ V[1])])
+            return tangent(V, G), Qr
+
+        V = self._bm_start(Qy, D, rank)
+        f, tau, res = value(V)
+        g, Qr = gradient(V, tau, res)
+        mem = []                 # (s, y, 1 / <s, y>), newest last
+        backtracks = 0
+        warm_only = method == "bm-admm"
+        bm_iters = self.BM_WARM_ITERS if warm_only else max_iters
+        values = [f]
+        no_descent = False
+        for it in range(1, bm_iters + 1):
+            state["it"] = it
+            # two-loop recursion (pairs transported by projection; the direction is projected again)
+            q = g.copy()
+            alphas = []
+            for s, yv, rho in reversed(mem):
+                a = rho * float(np.vdot(s, q))
+                alphas.append(a)
+                q -= a * yv
+            if mem:
+                s, yv, _ = mem[-1]
+                q *= float(np.vdot(s, yv)) / float(np.vdot(yv, yv))
+            else:
+                # first step (or after a reset): rows move by at most BM_FIRST_STEP
+                q *= self.BM_FIRST_STEP / max(float(np.max(np.linalg.norm(g, axis=2))), 1e-300)
+            for (s, yv, rho), a in zip(mem, reversed(alphas)):
+                b = rho * float(np.vdot(yv, q))
+                q += (a - b) * s
+            d = -tangent(V, q)
+            slope = float(np.vdot(g, d))
+            if not slope < 0.0:
+                mem = []
+                d = -g * (self.BM_FIRST_STEP / max(float(np.max(np.linalg.norm(g, axis=2))), 1e-300))
+                slope = float(np.vdot(g, d))
+            step = 1.0
+            while True:
+                V_new = retract(V + step * d)
+                f_new, tau_new, res_new = value(V_new)
+                if f_new <= f + 1e-4 * step * slope or step < 1e-10:
                     break
-        w_full = rows.gather(best["w"])
-        details = {"dual_w": w_full, "z_plus": best["z_plus"], "z_minus": best["z_minus"],
-                   "passes": rows.passes, "pass_seconds": pass_seconds, "iterations": it, "mu": mu,
-                   "primal_upper": upper, "best_iteration": best["iteration"], "history": history,
-                   "solver_status": status.value, "ranks": 1 if self.comm is None else self.comm.Get_size(),
-                   "solve_seconds": time.perf_counter() - start}
-        return ShorSolution(Z_plus=best_primal[0], Z_minus=best_primal[1], S_plus_diag=None,
-                            S_minus_diag=None, status=status, iterations=it, solver_objective=best["lb"],
-                            details=details)
+                backtracks += 1
+                # minimizer of the quadratic through f, slope and f_new, kept in [0.1, 0.5] x step
+                quad = -slope * step * step / (2.0 * (f_new - f - slope * step))
+                step = min(max(quad, 0.1 * step), 0.5 * step)
+            if not f_new <= f:
+                # no decrease even at a tiny step (rounding level): restart from the gradient, or
+                # stop if that was already the gradient step
+                if not mem:
+                    no_descent = True
+                    break
+                mem = []
+                values.append(f)
+                continue
+            g_new, Qr_new = gradient(V_new, tau_new, res_new)
+            s = tangent(V_new, step * d)
+            yv = g_new - tangent(V_new, g)
+            sy = float(np.vdot(s, yv))
+            if sy > 1e-12 * float(np.linalg.norm(s)) * float(np.linalg.norm(yv)):
+                mem.append((s, yv, 1.0 / sy))
+                if len(mem) > self.BM_MEMORY:
+                    mem.pop(0)
+            V, f, tau, res, g, Qr = V_new, f_new, tau_new, res_new, g_new, Qr_new
+            values.append(f)
+            if warm_only:
+                window = values[-1 - self.BM_STALL_WINDOW:]
+                stalled = len(window) > self.BM_STALL_WINDOW and window[0] - f <= self.BM_STALL * abs(f)
+                # (the wall clock too: the check after the loop then stops the run)
+                if stalled or it == bm_iters or state["out_of_time"]():
+                    break
+            elif it % self.CHECK_EVERY_BM == 0 or it == bm_iters:
+                Vc, tc = V, tau
+                if check(it, res, Qr, f, lambda: (tc[0] * (Vc[0] @ Vc[0].T), tc[1] * (Vc[1] @ Vc[1].T)),
+                         f"tau {tau[0]:.3g} {tau[1]:.3g}  |g| {np.linalg.norm(g):.2e}  bt {backtracks}"):
+                    break
+        facts = {"rank": rank, "bm_iterations": state["it"], "bm_passes": rows.passes, "backtracks": backtracks}
+        if not warm_only and no_descent:
+            # the loop ended early without a check (no descent left): the final point's bound
+            Vc, tc = V, tau
+            check(state["it"], res, Qr, f, lambda: (tc[0] * (Vc[0] @ Vc[0].T), tc[1] * (Vc[1] @ Vc[1].T)),
+                  "no descent left")
+        if warm_only:
+            # one bound from the Burer-Monteiro point (so a zero ADMM budget still has one), then
+            # ADMM from its primal matrices; the iteration budget counts the ADMM iterations
+            warm = (tau[0] * (V[0] @ V[0].T), tau[1] * (V[1] @ V[1].T), res, Qr)
+            state["it"] = 0
+            if not check(0, res, Qr, f, lambda: (warm[0], warm[1]), f"bm {facts['bm_iterations']} its"):
+                facts.update(self._run_admm(rows, y_loc, Qy, beta, D, max_iters, check, state, warm=warm))
+        return facts
