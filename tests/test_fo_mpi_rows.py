@@ -99,3 +99,39 @@ def test_bad_input_on_rank_0_releases_the_other_ranks(tmp_path):
                               timeout=120, env={**os.environ, "CERTQNN_PROGRESS": "0"})
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert field in proc.stderr
+
+
+ROUNDING_PROBE = r"""
+import sys
+from mpi4py import MPI
+import certqnn.rounding
+from certqnn import cli
+
+calls = []
+real = certqnn.rounding.round_relaxation
+certqnn.rounding.round_relaxation = lambda *a, **k: (calls.append(1), real(*a, **k))[1]
+rc = cli.main(sys.argv[1:])
+print("RANK", MPI.COMM_WORLD.Get_rank(), "RC", rc, "ROUNDINGS", len(calls))
+"""
+
+
+@needs_mpi4py
+@needs_mpiexec
+def test_only_rank_0_rounds_when_every_rank_loads_the_data(tmp_path):
+    """Data that every rank loads (not a directory): the engine runs on all ranks, the rounding
+    (whose network only rank 0 writes) on rank 0 alone; the certificate is the one-process one."""
+    env = {**os.environ, "CERTQNN_PROGRESS": "0"}
+    common = ["solve", "synthetic:n=300,d=6,seed=2", "--backend", "sdp", "--max-iters", "8", "--samples", "64"]
+    one = subprocess.run([sys.executable, "-m", "certqnn.cli", *common, "--engine", "fo", "--out",
+                          str(tmp_path / "one.json")], capture_output=True, text=True, timeout=240, env=env)
+    assert one.returncode == 0, one.stderr[-2000:]
+    probe = tmp_path / "probe.py"
+    probe.write_text(ROUNDING_PROBE)
+    two = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(probe), *common, "--engine", "fo:mpi", "--out",
+                          str(tmp_path / "two.json")], capture_output=True, text=True, timeout=240, env=env)
+    assert two.returncode == 0, two.stderr[-2000:]
+    counts = {ln.split()[1]: ln.split()[-1] for ln in two.stdout.splitlines() if ln.startswith("RANK")}
+    assert counts == {"0": "1", "1": "0"}
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
+    assert a["lower_bound"] == b["lower_bound"] and a["upper_bound"] == b["upper_bound"]
+    assert a["network"] == b["network"]

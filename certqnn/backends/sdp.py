@@ -161,7 +161,12 @@ class SdpBackend(Backend):
         sdp_value = loss.value(yhat, y) + beta * (sdp.Z_plus[-1, -1] + sdp.Z_minus[-1, -1])
         support = None
         network = QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0))
-        if o.rounding:
+        comm = getattr(eng, "comm", None)
+        if comm is not None and comm.Get_rank() != 0:
+            # under fo:mpi only rank 0 reports and writes: the other ranks' networks would be thrown
+            # away, so they skip the rounding (its memory and time) and return the bound alone
+            report["rounding"] = f"skipped on MPI rank {comm.Get_rank()} (rank 0 rounds)"
+        elif o.rounding:
             from ..rounding import round_relaxation
 
             try:
