@@ -26,6 +26,8 @@ SDP_CONIC_MAX_ENTRIES = 20_000_000 # sdp engine "auto": scs while its conic data
                                    # this (~0.5 GB with the solver's copies); the matrix-free fo engine beyond
 COLGEN_MAX_DIM = 64                # column generation: exact pricing by branch and bound up to here
 REFIT_MAX_ATOMS = 256              # a final Lasso refit screens candidate atoms down to this many
+ROUNDING_MAX_ENTRIES = 30_000_000  # the sdp rounding's master holds n x atoms outputs (240 MB, several copies in
+                                   # flight): candidates, atoms per round and working set <= this / n atoms
 
 # -- the problem and the certificate file ----------------------------------------------------
 MAX_SAMPLES = 200_000

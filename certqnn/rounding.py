@@ -15,6 +15,7 @@ import numpy as np
 
 from scipy.linalg import solve_triangular
 
+from . import limits
 from .column_generation import Budget, LocalSearchPricer, PricingState, RestrictedMaster, column_generation
 from .lasso import _line_search, refit
 from .lifting import neuron_outputs, q_matrix
@@ -470,7 +471,7 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
                        starts_per_round: int = 16, rng: np.random.Generator | None = None,
                        max_new: int = 64, deadline: float | None = None, factors: list | None = None,
                        samples_per_round: int = 32, master_steps: int | None = None,
-                       min_decrease: float | None = None):
+                       min_decrease: float | None = None, max_atoms: int = Budget.max_atoms):
     """Heuristic column generation (certqnn.column_generation with local-search pricing only):
     the Lasso over the atoms S (p, k) (IncrementalMaster), then local-search new neurons against
     Q(w) of the residual and add the `max_new` most violated ones per round, while the objective
@@ -486,7 +487,7 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     pricer = (RelaxationPricer(factors, samples_per_round, starts_per_round, rng) if factors
               else LocalSearchPricer(restarts=starts_per_round, rng=rng))
     # `rounds` pricing calls, each followed by a master solve (rounds = 0: the refit of S only)
-    budget = Budget(max_rounds=rounds + 1, max_pricings=rounds, per_round=max_new, deadline=deadline,
+    budget = Budget(max_rounds=rounds + 1, max_pricings=rounds, per_round=max_new, deadline=deadline, max_atoms=max_atoms,
                     min_decrease=min_decrease)
     master = IncrementalMaster(Xb, problem, max_steps=master_steps)
     with blas_single_thread():
@@ -534,12 +535,18 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
     local search started from the atoms, `starts_per_round` random points and `samples_per_round`
     fresh samples per block). Everything is counted in work and seeded by `seed`; deadline:
     time.perf_counter() instant from the user's time limit, or None. local_search off: the exact
-    refit of the screened samples only. Returns (network, info)."""
+    refit of the screened samples only. The master holds an (n, atoms) matrix of neuron outputs:
+    candidates, atoms per round and the working set are capped at limits.ROUNDING_MAX_ENTRIES / n
+    atoms (reported as "atom_cap" when that binds). Returns (network, info)."""
     rng = np.random.default_rng(seed)
     act = problem.activation
     Q = q_matrix(Xb, act, w)
     cands, factors = [], []
     info = {}
+    atom_cap = max(limits.ROUNDING_MAX_ENTRIES // max(Xb.shape[0], 1), 16)
+    if atom_cap < max(max_candidates, per_round, Budget.max_atoms):
+        info["atom_cap"] = int(atom_cap)
+    max_candidates, per_round = min(max_candidates, atom_cap), min(per_round, atom_cap)
     for label, Z, maximize in (("plus", Z_plus, False), ("minus", Z_minus, True)):
         F = relaxation_factor(Z)
         Zh = None if F is None else F.V @ F.V.T
@@ -563,7 +570,7 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
         S, alpha, _, info["pricing_stop"] = improve_by_pricing(
             problem, Xb, S, rounds=pricing_rounds, starts_per_round=starts_per_round, rng=rng, max_new=per_round,
             deadline=deadline, factors=factors, samples_per_round=samples_per_round, master_steps=master_steps,
-            min_decrease=min_decrease)
+            min_decrease=min_decrease, max_atoms=min(Budget.max_atoms, atom_cap))
     else:
         S, sol = _refit_atoms(problem, Xb, S)
         keep = sol.alpha != 0

@@ -170,6 +170,30 @@ def test_the_improved_primal_is_never_worse_than_plain_rounding(relaxed, seed):
     assert problem.objective(fac.U, fac.alpha) <= ub_plain * (1 + 1e-9)
 
 
+def test_the_atom_cap_bounds_the_masters_memory(relaxed, monkeypatch):
+    """limits.ROUNDING_MAX_ENTRIES / n caps the candidates, the atoms per round and the working set
+    (zero-weight atoms are trimmed to it; the support may exceed it only by what one round adds)."""
+    import certqnn.limits as limits
+    from certqnn.column_generation import RestrictedMaster
+
+    problem, Xb, r = relaxed
+    widest = []
+    real = RestrictedMaster._append
+
+    def append(self, S_new):
+        real(self, S_new)
+        widest.append(self.Phi.shape[1])
+
+    monkeypatch.setattr(RestrictedMaster, "_append", append)
+    monkeypatch.setattr(limits, "ROUNDING_MAX_ENTRIES", 20 * problem.n)
+    net, info = round_relaxation(problem, Xb, r.relaxation["Z_plus"], r.relaxation["Z_minus"], r.dual.w,
+                                 samples=256, max_candidates=128, pricing_rounds=5, per_round=64)
+    assert info["atom_cap"] == 20
+    assert widest[0] <= 20                          # the screened candidates
+    assert max(widest) <= 20 + 20                   # the trimmed working set plus one round's atoms
+    assert problem.objective(net.U, net.alpha) < problem.objective(np.zeros((problem.d, 0)), np.zeros(0))
+
+
 def test_the_work_budget_bounds_rounds_and_master_steps(relaxed, monkeypatch):
     problem, Xb, r = relaxed
     import certqnn.rounding as rounding
