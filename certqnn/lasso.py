@@ -204,6 +204,9 @@ def _householder_null(q: np.ndarray) -> np.ndarray:
     return H[:, 1:]
 
 
+_CARATHEODORY_BLOCK = 8192   # rows of Phi per block of the Gram matrix below
+
+
 def caratheodory_reduce(Phi: np.ndarray, alpha: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Remove atoms while keeping Phi alpha and |alpha|_1 fixed: move along v with Phi_S v = 0,
     sign_S^T v = 0 until a coefficient reaches 0 (signs never flip, so the l1 norm is linear).
@@ -212,11 +215,16 @@ def caratheodory_reduce(Phi: np.ndarray, alpha: np.ndarray, tol: float = 1e-7) -
     S = np.flatnonzero(alpha)
     if S.size <= 1:
         return alpha
-    A = np.vstack([Phi[:, S], np.sign(alpha[S])[None, :]])
-    # null(A) = null(A^T A); columns are normalised first so the threshold is scale-free
-    norms = np.linalg.norm(A, axis=0)
-    An = A / np.where(norms > 0, norms, 1.0)
-    vals, vecs = np.linalg.eigh(An.T @ An)
+    # null(A) = null(A^T A) for A = [Phi_S; sign_S^T], with columns normalised first so the
+    # threshold is scale-free; A^T A is summed over row blocks, so no copy of Phi_S (n x k) is made
+    sign = np.sign(alpha[S])
+    gram = np.outer(sign, sign)
+    for lo in range(0, Phi.shape[0], _CARATHEODORY_BLOCK):
+        block = Phi[lo:lo + _CARATHEODORY_BLOCK, S]
+        gram += block.T @ block
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    scale = np.where(norms > 0, norms, 1.0)
+    vals, vecs = np.linalg.eigh(gram / np.outer(scale, scale))
     N = vecs[:, vals <= (tol ** 2) * max(vals[-1], 1e-300) * S.size]
     N = N / np.where(norms > 0, norms, 1.0)[:, None]      # back to the original scaling
     if N.shape[1]:

@@ -546,7 +546,11 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
     atom_cap = max(limits.ROUNDING_MAX_ENTRIES // max(Xb.shape[0], 1), 16)
     if atom_cap < max(max_candidates, per_round, Budget.max_atoms):
         info["atom_cap"] = int(atom_cap)
-    max_candidates, per_round = min(max_candidates, atom_cap), min(per_round, atom_cap)
+        # atoms with a nonzero weight are never trimmed (on large n the Lasso keeps nearly all),
+        # so the rounds themselves are limited: at most 2 x atom_cap atoms ever enter the master
+        max_candidates = min(max_candidates, atom_cap)
+        per_round = min(per_round, max(atom_cap // 8, 8))
+        pricing_rounds = min(pricing_rounds, (2 * atom_cap - max_candidates) // per_round)
     for label, Z, maximize in (("plus", Z_plus, False), ("minus", Z_minus, True)):
         F = relaxation_factor(Z)
         Zh = None if F is None else F.V @ F.V.T
