@@ -49,11 +49,9 @@ def make_engine(engine: str):
     if engine == "fo":
         return FoEngine()
     if engine == "fo:mpi":
-        try:
-            from mpi4py import MPI
-        except ImportError:
-            raise BackendUnavailableError("engine 'fo:mpi' needs mpi4py: pip install 'certqnn[mpi]'") from None
-        return FoEngine(comm=MPI.COMM_WORLD)
+        from .fo_mpi import comm_world
+
+        return FoEngine(comm=comm_world())
     if engine == "scs":
         if not ScsEngine.available():
             raise BackendUnavailableError("engine 'scs' needs the scs package: pip install 'certqnn[scs]'")

@@ -39,8 +39,12 @@ def applies(data_spec: str, backend: str, engine: str | None, test_fraction) -> 
 
 
 def comm_world():
-    from mpi4py import MPI
+    from ..errors import BackendUnavailableError
 
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise BackendUnavailableError("engine 'fo:mpi' needs mpi4py: pip install 'certqnn[mpi]'") from None
     return MPI.COMM_WORLD
 
 
