@@ -314,7 +314,7 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
             j = int(np.argmax(viol))
             if viol[j] <= tol * beta:
                 break
-            if not _enter(F, j, a, grad, beta, G, c, small, skipped):
+            if not _enter(F, j, a, grad, beta, G, small, skipped):
                 if max_pivots is not None and F.pivots > max_pivots:
                     break
                 continue                                 # a pivot changed a, or j was skipped
@@ -358,7 +358,7 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
     return a, steps
 
 
-def _enter(F: _ActiveFactor, j: int, a, grad, beta, G, c, small, skipped) -> bool:
+def _enter(F: _ActiveFactor, j: int, a, grad, beta, G, small, skipped) -> bool:
     """Bring the violator j into the factor (True), or pivot / skip it (False; a may change)."""
     if j in set(F.act[~F.alive].tolist()):
         F.revive(int(np.flatnonzero(F.act == j)[0]))
