@@ -48,6 +48,23 @@ def test_a_transformed_source_reads_what_the_whole_array_gives(tmp_path):
     assert np.array_equal(src.rows(100, 130).to_array(), apply_preprocessing(pre, whole)[100:130])
 
 
+def one_process_and_two_ranks(tmp_path, command, probe_source):
+    """Run `certqnn COMMAND --engine fo` in one process and, through the probe script, with
+    `--engine fo:mpi` on 2 ranks. Returns (one-process certificate, 2-rank certificate, the probe's
+    "RANK ..." lines)."""
+    env = {**os.environ, "CERTQNN_PROGRESS": "0"}
+    one = subprocess.run([sys.executable, "-m", "certqnn.cli", *command, "--engine", "fo", "--out",
+                          str(tmp_path / "one.json")], capture_output=True, text=True, timeout=240, env=env)
+    assert one.returncode == 0, one.stderr[-2000:]
+    probe = tmp_path / "probe.py"
+    probe.write_text(probe_source)
+    two = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(probe), *command, "--engine", "fo:mpi", "--out",
+                          str(tmp_path / "two.json")], capture_output=True, text=True, timeout=240, env=env)
+    assert two.returncode == 0, two.stderr[-2000:]
+    certificates = [json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json")]
+    return (*certificates, [ln for ln in two.stdout.splitlines() if ln.startswith("RANK")])
+
+
 PROBE = r"""
 import sys
 from mpi4py import MPI
@@ -69,21 +86,12 @@ print("RANK", MPI.COMM_WORLD.Get_rank(), "RC", rc, "READ", sorted(map(str, set(r
 @needs_mpiexec
 def test_ranks_read_only_their_rows_and_certify_like_one_process(tmp_path):
     data = write_shards(tmp_path / "shards")
-    env = {**os.environ, "CERTQNN_PROGRESS": "0"}
-    common = ["solve", str(data), "--backend", "sdp", "--max-iters", "8"]
-    one = subprocess.run([sys.executable, "-m", "certqnn.cli", *common, "--engine", "fo", "--out",
-                          str(tmp_path / "one.json")], capture_output=True, text=True, timeout=240, env=env)
-    assert one.returncode == 0, one.stderr[-2000:]
-    probe = tmp_path / "probe.py"
-    probe.write_text(PROBE)
-    two = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(probe), *common, "--engine", "fo:mpi", "--out",
-                          str(tmp_path / "two.json")], capture_output=True, text=True, timeout=240, env=env)
-    assert two.returncode == 0, two.stderr[-2000:]
-    reads = {ln.split()[1]: ln for ln in two.stdout.splitlines() if ln.startswith("RANK")}
+    a, b, lines = one_process_and_two_ranks(tmp_path, ["solve", str(data), "--backend", "sdp", "--max-iters", "8"],
+                                            PROBE)
+    reads = {ln.split()[1]: ln for ln in lines}
     assert "whole" in reads["0"]                        # rank 0 writes the certificate: it loads everything
     assert "whole" not in reads["1"]                    # rank 1 reads blocks of its own rows only
     assert "(4096, 8192)" in reads["1"] and "(0," not in reads["1"]
-    a, b = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
     assert a["lower_bound"] == b["lower_bound"] and a["upper_bound"] == b["upper_bound"]
     assert a["dual"] == b["dual"]
 
@@ -120,18 +128,9 @@ print("RANK", MPI.COMM_WORLD.Get_rank(), "RC", rc, "ROUNDINGS", len(calls))
 def test_only_rank_0_rounds_when_every_rank_loads_the_data(tmp_path):
     """Data that every rank loads (not a directory): the engine runs on all ranks, the rounding
     (whose network only rank 0 writes) on rank 0 alone; the certificate is the one-process one."""
-    env = {**os.environ, "CERTQNN_PROGRESS": "0"}
     common = ["solve", "synthetic:n=300,d=6,seed=2", "--backend", "sdp", "--max-iters", "8", "--samples", "64"]
-    one = subprocess.run([sys.executable, "-m", "certqnn.cli", *common, "--engine", "fo", "--out",
-                          str(tmp_path / "one.json")], capture_output=True, text=True, timeout=240, env=env)
-    assert one.returncode == 0, one.stderr[-2000:]
-    probe = tmp_path / "probe.py"
-    probe.write_text(ROUNDING_PROBE)
-    two = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(probe), *common, "--engine", "fo:mpi", "--out",
-                          str(tmp_path / "two.json")], capture_output=True, text=True, timeout=240, env=env)
-    assert two.returncode == 0, two.stderr[-2000:]
-    counts = {ln.split()[1]: ln.split()[-1] for ln in two.stdout.splitlines() if ln.startswith("RANK")}
+    a, b, lines = one_process_and_two_ranks(tmp_path, common, ROUNDING_PROBE)
+    counts = {ln.split()[1]: ln.split()[-1] for ln in lines}
     assert counts == {"0": "1", "1": "0"}
-    a, b = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
     assert a["lower_bound"] == b["lower_bound"] and a["upper_bound"] == b["upper_bound"]
     assert a["network"] == b["network"]
