@@ -48,7 +48,11 @@ class RestrictedMaster:
     G: (m, m); c: (m,); alpha: (m,) the current (optimal) coefficients; w: (n,) the master's dual point.
     """
 
-    def __init__(self, Xb: np.ndarray, problem: QNNProblem):
+    # columns of neuron outputs computed per matrix product (bounds the temporaries to n x this)
+    OUTPUT_CHUNK = 256
+
+    def __init__(self, Xb: np.ndarray, problem: QNNProblem, capacity: int = 0):
+        """capacity: atoms to reserve room for in Phi's buffer (it grows by half when full)."""
         self.Xb, self.act, self.y, self.beta = Xb, problem.activation, problem.y, problem.beta
         self.loss = problem.loss
         self.quadratic = master_model(problem.loss, problem.y) in ("quadratic", None)
@@ -57,7 +61,10 @@ class RestrictedMaster:
         self.even = problem.activation.is_even
         p, n = Xb.shape[1], Xb.shape[0]
         self.S = np.zeros((p, 0))
-        self.Phi = np.zeros((n, 0))
+        # Phi is a view of the first m columns of a Fortran-ordered buffer: atoms are appended and
+        # compacted in place, so a round never holds two copies of the (n, m) outputs
+        self._buffer = np.empty((n, max(int(capacity), 0)), order="F")
+        self.Phi = self._buffer[:, :0]
         self.G = np.zeros((0, 0))
         self.c = np.zeros(0)
         self.alpha = np.zeros(0)
@@ -87,12 +94,19 @@ class RestrictedMaster:
 
     def _append(self, S_new: np.ndarray) -> None:
         """Extend the data-dependent parts (Phi, and G, c for a quadratic loss) by the atoms S_new (p, k)."""
-        P_new = neuron_outputs(self.Xb, self.act, S_new)
+        n, m, k = self.Phi.shape[0], self.Phi.shape[1], S_new.shape[1]
+        if m + k > self._buffer.shape[1]:
+            grown = np.empty((n, max(m + k, m + m // 2)), order="F")
+            grown[:, :m] = self.Phi
+            self._buffer = grown
+        P_new = self._buffer[:, m:m + k]
+        for lo in range(0, k, self.OUTPUT_CHUNK):
+            P_new[:, lo:lo + self.OUTPUT_CHUNK] = neuron_outputs(self.Xb, self.act, S_new[:, lo:lo + self.OUTPUT_CHUNK])
         if self.quadratic:
             cross = self.kappa * (self.Phi.T @ P_new)
             self.G = np.block([[self.G, cross], [cross.T, self.kappa * (P_new.T @ P_new)]])
             self.c = np.concatenate([self.c, self.kappa * (P_new.T @ self.t)])
-        self.Phi = np.hstack([self.Phi, P_new])
+        self.Phi = self._buffer[:, :m + k]
 
     def add_best(self, cand: np.ndarray, values: np.ndarray, k: int) -> int:
         """Add at most k new atoms among the candidates (p, j), largest values (j,) first."""
@@ -110,7 +124,11 @@ class RestrictedMaster:
         mask = np.asarray(mask, bool) | (self.alpha != 0)
         self.S, self.alpha = self.S[:, mask], self.alpha[mask]
         if self.Phi is not None:
-            self.Phi = self.Phi[:, mask]
+            kept = np.flatnonzero(mask)
+            for i, j in enumerate(kept):               # kept is increasing: moving forward is safe
+                if i != j:
+                    self._buffer[:, i] = self._buffer[:, j]
+            self.Phi = self._buffer[:, :kept.size]
         if self.quadratic:
             self.c, self.G = self.c[mask], self.G[np.ix_(mask, mask)]
         self._keys = {col.astype(np.int8).tobytes() for col in self.S.T}
@@ -135,8 +153,7 @@ class RestrictedMaster:
         return self.objective()
 
     def prediction(self) -> np.ndarray:
-        nz = np.flatnonzero(self.alpha)
-        return self.Phi[:, nz] @ self.alpha[nz]
+        return self.Phi @ self.alpha                     # no copy of the used columns (n x k)
 
     def gradient(self) -> np.ndarray:
         """The dual point of the master, shape (n,) (docs/math.md §4): w = grad L(y_hat), or for a
@@ -147,8 +164,7 @@ class RestrictedMaster:
 
     def objective(self, alpha: np.ndarray | None = None) -> float:
         a = self.alpha if alpha is None else alpha
-        nz = np.flatnonzero(a)
-        return self.loss.value(self.Phi[:, nz] @ a[nz], self.y) + self.beta * float(np.abs(a).sum())
+        return self.loss.value(self.Phi @ a, self.y) + self.beta * float(np.abs(a).sum())
 
     # -- what the loop asks of the data (a master over sharded data overrides these) -----------
     def dual_matrix(self, w: np.ndarray) -> np.ndarray:
@@ -164,9 +180,10 @@ class RestrictedMaster:
         atoms when possible (docs/math.md §1); kept only if J does not move."""
         S, alpha = self.S[:, used], self.alpha[used]
         if alpha.size > 1:
-            reduced = caratheodory_reduce(self.Phi[:, used], alpha)
-            value = self.objective(_embed(reduced, used))
+            full = caratheodory_reduce(self.Phi, _embed(alpha, used))    # no copy of the used columns
+            value = self.objective(full)
             if value <= obj + 1e-13 * max(1.0, abs(obj)):
+                reduced = full[used]
                 keep = reduced != 0
                 return S[:, keep], reduced[keep], value
         return S, alpha, obj
@@ -271,7 +288,9 @@ class Budget:
     max_rounds: master solves; per_round: atoms added per round; max_atoms: working-set cap;
     max_pricings: pricer calls (None: no limit); min_decrease: stop when a round lowers the
     objective by less than this fraction (heuristic runs, where no gap can be certified);
-    deadline: a time.perf_counter() instant derived from the user's time_limit, or None."""
+    deadline: a time.perf_counter() instant derived from the user's time_limit, or None;
+    max_working_set: stop when the trimmed working set still holds this many atoms (its m x m
+    Gram and factor are the memory; atoms with a weight are never trimmed), None: no such stop."""
 
     max_rounds: int = 1000
     per_round: int = 64
@@ -279,6 +298,7 @@ class Budget:
     max_pricings: int | None = None
     min_decrease: float | None = None
     deadline: float | None = None
+    max_working_set: int | None = None
 
 
 STOPS = ("converged", "no_violator", "budget", "stalled", "time_limit")
@@ -358,6 +378,9 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
                 stop = "stalled"
                 break
             prev = obj
+            if budget.max_working_set is not None and master.S.shape[1] >= budget.max_working_set:
+                stop = "budget"
+                break
             state = PricingState(master.S[:, master.alpha != 0], level, budget.per_round, act.is_even, budget.deadline)
             added, stop = 0, None
             for pricer in pricers:

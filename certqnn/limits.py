@@ -28,6 +28,8 @@ COLGEN_MAX_DIM = 64                # column generation: exact pricing by branch 
 REFIT_MAX_ATOMS = 256              # a final Lasso refit screens candidate atoms down to this many
 ROUNDING_MAX_ENTRIES = 30_000_000  # the sdp rounding's master holds n x atoms outputs (240 MB, several copies in
                                    # flight): candidates, atoms per round and working set <= this / n atoms
+ROUNDING_MAX_WORKING_SET = 4000    # its pricing rounds stop once the master holds this many atoms (an m x m
+                                   # Gram and its factor, ~128 MB each, with copies in flight)
 
 # -- the problem and the certificate file ----------------------------------------------------
 MAX_SAMPLES = 200_000

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scipy.linalg import solve_triangular
+from scipy.linalg import cholesky, solve_triangular
 
 from . import limits
-from .column_generation import Budget, LocalSearchPricer, PricingState, RestrictedMaster, column_generation
+from .column_generation import Budget, LocalSearchPricer, PricingState, RestrictedMaster, _expired, column_generation
 from .lasso import _line_search, refit
 from .lifting import neuron_outputs, q_matrix
 from .network import QuantizedNetwork
@@ -153,8 +153,14 @@ class _ActiveFactor:
     def _build(self, act):
         self.act = act
         self.alive = np.ones(act.size, bool)
-        self.U = (np.linalg.cholesky(self.G[np.ix_(act, act)] + self.ridge * np.eye(act.size)).T.copy()
-                  if act.size else np.zeros((0, 0)))
+        if act.size:
+            block = self.G[np.ix_(act, act)]
+            block[np.diag_indices_from(block)] += self.ridge
+            # factored in place (block.T is the Fortran-ordered view LAPACK wants, and its lower factor
+            # transposed is U): one k x k array at a time, k reaches thousands on large data
+            self.U = cholesky(block.T, lower=True, overwrite_a=True, check_finite=False).T
+        else:
+            self.U = np.zeros((0, 0))
         self.W = np.zeros((act.size, 0))
         self.dead: list[int] = []
 
@@ -422,8 +428,9 @@ class IncrementalMaster(RestrictedMaster):
     (at most max_steps steps per solve, a work budget), other losses as RestrictedMaster. Its
     alpha is feasible, so the objective it reports is an honest upper bound; it proves nothing."""
 
-    def __init__(self, Xb: np.ndarray, problem: QNNProblem, max_steps: int | None = None, batch: int = 16):
-        super().__init__(Xb, problem)
+    def __init__(self, Xb: np.ndarray, problem: QNNProblem, max_steps: int | None = None, batch: int = 16,
+                 capacity: int = 0):
+        super().__init__(Xb, problem, capacity)
         self.max_steps, self.batch = max_steps, batch
         self.steps = 0
 
@@ -471,7 +478,8 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
                        starts_per_round: int = 16, rng: np.random.Generator | None = None,
                        max_new: int = 64, deadline: float | None = None, factors: list | None = None,
                        samples_per_round: int = 32, master_steps: int | None = None,
-                       min_decrease: float | None = None, max_atoms: int = Budget.max_atoms):
+                       min_decrease: float | None = None, max_atoms: int = Budget.max_atoms,
+                       max_working_set: int | None = None):
     """Heuristic column generation (certqnn.column_generation with local-search pricing only):
     the Lasso over the atoms S (p, k) (IncrementalMaster), then local-search new neurons against
     Q(w) of the residual and add the `max_new` most violated ones per round, while the objective
@@ -479,8 +487,10 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     pricing round (RelaxationPricer); none: random starts only.
     Work budget: at most `rounds` rounds of `starts_per_round` random local-search starts (plus
     starts from the current atoms and samples_per_round samples per factor), at most master_steps
-    feature-sign steps per master solve (None: no cap), stop early when a round lowers the
-    objective by less than the fraction min_decrease; deadline: time.perf_counter() instant from
+    feature-sign steps per master solve (None: no cap; with a cap the final working set gets one
+    uncapped solve, so the weights returned are the exact Lasso's on the atoms found), stop early
+    when a round lowers the objective by less than the fraction min_decrease, stop when the master
+    holds max_working_set atoms (None: no such stop); deadline: time.perf_counter() instant from
     the user's time limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the
     reason the loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -488,11 +498,24 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
               else LocalSearchPricer(restarts=starts_per_round, rng=rng))
     # `rounds` pricing calls, each followed by a master solve (rounds = 0: the refit of S only)
     budget = Budget(max_rounds=rounds + 1, max_pricings=rounds, per_round=max_new, deadline=deadline, max_atoms=max_atoms,
-                    min_decrease=min_decrease)
-    master = IncrementalMaster(Xb, problem, max_steps=master_steps)
+                    min_decrease=min_decrease, max_working_set=max_working_set)
+    S = np.unique(np.asarray(S, float).T, axis=0).T
+    # room for every atom the budget can bring in (at most twice the rounding's memory cap, the most
+    # round_relaxation lets enter; a larger budget grows the buffer when it fills)
+    cap = limits.ROUNDING_MAX_ENTRIES // max(Xb.shape[0], 1)
+    capacity = min(S.shape[1] + rounds * max_new, max(2 * cap, S.shape[1]))
+    master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=capacity)
     with blas_single_thread():
-        run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=np.unique(np.asarray(S, float).T, axis=0).T,
-                                Xb=Xb, desc="rounding: local-search pricing", master=master)
+        run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=S, Xb=Xb,
+                                desc="rounding: local-search pricing", master=master)
+        if master_steps is not None and master.quadratic and not _expired(deadline):
+            # the rounds solved their masters only roughly (a step budget): one exact solve of the
+            # final working set, warm started, gives the best weights on the atoms found
+            master.max_steps = None
+            obj = master.solve()
+            S, alpha, obj = master.reduced(master.alpha != 0, obj)
+            if obj < run.objective:
+                return S, alpha, obj, run.stop
     return run.S, run.alpha, run.objective, run.stop
 
 
@@ -533,11 +556,13 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
     |u~^T Q(w) u~| (screening by reduced cost), then heuristic column generation from them
     (improve_by_pricing: at most `pricing_rounds` rounds adding `per_round` atoms, each round's
     local search started from the atoms, `starts_per_round` random points and `samples_per_round`
-    fresh samples per block). Everything is counted in work and seeded by `seed`; deadline:
+    fresh samples per block; master_steps: feature-sign steps per round's Lasso solve, None: exact).
+    Everything is counted in work and seeded by `seed`; deadline:
     time.perf_counter() instant from the user's time limit, or None. local_search off: the exact
     refit of the screened samples only. The master holds an (n, atoms) matrix of neuron outputs:
     candidates, atoms per round and the working set are capped at limits.ROUNDING_MAX_ENTRIES / n
-    atoms (reported as "atom_cap" when that binds). Returns (network, info)."""
+    atoms (reported as "atom_cap" when that binds), and the rounds stop once the master holds
+    limits.ROUNDING_MAX_WORKING_SET atoms (its Gram and factor). Returns (network, info)."""
     rng = np.random.default_rng(seed)
     act = problem.activation
     Q = q_matrix(Xb, act, w)
@@ -574,7 +599,8 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
         S, alpha, _, info["pricing_stop"] = improve_by_pricing(
             problem, Xb, S, rounds=pricing_rounds, starts_per_round=starts_per_round, rng=rng, max_new=per_round,
             deadline=deadline, factors=factors, samples_per_round=samples_per_round, master_steps=master_steps,
-            min_decrease=min_decrease, max_atoms=min(Budget.max_atoms, atom_cap))
+            min_decrease=min_decrease, max_atoms=min(Budget.max_atoms, atom_cap),
+            max_working_set=limits.ROUNDING_MAX_WORKING_SET)
     else:
         S, sol = _refit_atoms(problem, Xb, S)
         keep = sol.alpha != 0

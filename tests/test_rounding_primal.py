@@ -204,24 +204,39 @@ def test_the_work_budget_bounds_rounds_and_master_steps(relaxed, monkeypatch):
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
             masters.append(self)
-            self.solves = 0
+            self.solves, self.log = 0, []
 
         def solve(self):
             self.solves += 1
-            return super().solve()
+            capped, before = self.max_steps is not None, self.steps
+            out = super().solve()
+            self.log.append((capped, self.steps - before))
+            return out
 
     monkeypatch.setattr(rounding, "IncrementalMaster", Spy)
-    S0 = np.where(np.random.default_rng(0).random((Xb.shape[1], 8)) < 0.5, -1.0, 1.0)
+    S0 = np.where(np.random.default_rng(0).random((Xb.shape[1], 24)) < 0.5, -1.0, 1.0)
     F = [relaxation_factor(r.relaxation["Z_plus"]), relaxation_factor(r.relaxation["Z_minus"])]
-    S, alpha, obj, stop = improve_by_pricing(problem, Xb, S0, rounds=3, max_new=4, factors=F, master_steps=7,
+    S, alpha, obj, stop = improve_by_pricing(problem, Xb, S0, rounds=3, max_new=4, factors=F, master_steps=2,
                                              rng=np.random.default_rng(0))
     assert stop == "budget"
-    assert masters[-1].solves == 4 and masters[-1].steps <= 4 * 7     # the refit, then one solve per round
+    last = masters[-1]
+    # the refit, then one capped solve per round, then one exact solve of the final working set
+    assert [capped for capped, _ in last.log] == [True] * 4 + [False]
+    assert all(steps <= 2 for capped, steps in last.log if capped)
+    # the weights returned are the exact Lasso's over the final working set (the final uncapped
+    # solve): without it the capped rounds leave the objective far above that optimum
+    on_working_set = refit(neuron_outputs(Xb, problem.activation, last.S), problem.y, problem.beta, problem.loss)
+    assert obj == pytest.approx(on_working_set.objective, rel=1e-7)
     # no pricing rounds: the refit of the starting atoms only (the exact Lasso's value)
     S_0, alpha_0, obj_0, _ = improve_by_pricing(problem, Xb, S0, rounds=0)
     exact = refit(neuron_outputs(Xb, problem.activation, S0), problem.y, problem.beta, problem.loss)
     assert masters[-1].solves == 1 and obj_0 == pytest.approx(exact.objective, rel=1e-7)
     assert obj == pytest.approx(problem.objective(problem.levels.collapse(S), alpha), rel=1e-12)
+    # the working-set stop: the rounds end once the master holds that many atoms, budget left or not
+    _, _, _, stop_ws = improve_by_pricing(problem, Xb, S0, rounds=12, max_new=4, factors=F, max_working_set=30,
+                                          rng=np.random.default_rng(0))
+    held = masters[-1].S.shape[1]
+    assert stop_ws == "budget" and masters[-1].solves < 13 and 30 <= held <= 30 + 4
     # more rounds: lower (or equal) objective, never higher
     _, _, obj_more, _ = improve_by_pricing(problem, Xb, S0, rounds=12, max_new=4, factors=F,
                                            rng=np.random.default_rng(0))
@@ -236,3 +251,9 @@ def test_sdp_backend_network_verifies_and_options_are_checked(relaxed):
     from certqnn.errors import InvalidProblemError
     with pytest.raises(InvalidProblemError, match="pricing_atoms"):
         solve(problem, "sdp", pricing_atoms=0)
+    with pytest.raises(InvalidProblemError, match="master_steps"):
+        solve(problem, "sdp", master_steps=-1)
+    # the step budget is a feature-sign budget: a loss whose master is not a quadratic Lasso refuses it
+    labels = np.where(problem.y > np.median(problem.y), 1.0, -1.0)
+    with pytest.raises(InvalidProblemError, match="master_steps"):
+        solve(QNNProblem(problem.X, labels, loss="logistic"), "sdp", master_steps=5)

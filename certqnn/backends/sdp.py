@@ -16,7 +16,7 @@ import numpy as np
 from .. import limits
 from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..lifting import apply_lifted, q_matrix
-from ..losses import quadratic_model
+from ..losses import master_model, quadratic_model
 from ..shor.loss_models import cone_model, dual_point, has_cone_model
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
@@ -62,8 +62,11 @@ class SdpBackend(Backend):
         candidates: int = option(2048, "rounding: sampled neurons kept for the first master, largest reduced cost first "
                                        "(at most 2 n)", parse=int)
         local_search: bool = option(True, "1-flip local search on every sampled neuron", cli=False)
-        pricing_rounds: int = option(10, "rounding: rounds of local-search pricing after the refit (work budget)",
+        pricing_rounds: int = option(80, "rounding: rounds of local-search pricing after the refit (work budget)",
                                      parse=int)
+        master_steps: int = option(40, "rounding: feature-sign steps per Lasso solve in the pricing rounds (work "
+                                       "budget; quadratic losses; 0: solve every round exactly); the final atoms are "
+                                       "always solved exactly", parse=int)
         pricing_atoms: int = option(128, "rounding: atoms added per pricing round", parse=int)
         seed: int = option(0, "random seed for sampling", parse=int)
 
@@ -85,8 +88,10 @@ class SdpBackend(Backend):
                 value = getattr(self, name)
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                     raise InvalidProblemError(name, f"must be an integer >= 1, got {value!r}")
-            if isinstance(self.pricing_rounds, bool) or not isinstance(self.pricing_rounds, int) or self.pricing_rounds < 0:
-                raise InvalidProblemError("pricing_rounds", f"must be an integer >= 0, got {self.pricing_rounds!r}")
+            for name in ("pricing_rounds", "master_steps"):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise InvalidProblemError(name, f"must be an integer >= 0, got {value!r}")
             check_positive("cut_tol", self.cut_tol)
             if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
                 raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
@@ -107,6 +112,9 @@ class SdpBackend(Backend):
         if not ok:
             raise UnsupportedProblemError(reason)
         o = options
+        if o.master_steps != self.Options.master_steps and master_model(problem.loss, problem.y) != "quadratic":
+            raise InvalidProblemError("master_steps", f"applies to quadratic losses only (the {problem.loss.name!r} "
+                                                      "loss's Lasso is solved by lasso.l1_fit, which has no step budget)")
         engine_spec, engine_choice = self._resolve_engine(problem, o)
         eng = make_engine(engine_spec)
         start = time.perf_counter()
@@ -173,6 +181,7 @@ class SdpBackend(Backend):
                 network, rounding_report = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=o.samples,
                                                             local_search=o.local_search, seed=o.seed,
                                                             pricing_rounds=o.pricing_rounds, per_round=o.pricing_atoms,
+                                                            master_steps=o.master_steps or None,
                                                             max_candidates=min(o.candidates, 2 * problem.n),
                                                             deadline=deadline)
                 support = rounding_report.pop("unconstrained_support", None)
