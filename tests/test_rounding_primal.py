@@ -257,3 +257,6 @@ def test_sdp_backend_network_verifies_and_options_are_checked(relaxed):
     labels = np.where(problem.y > np.median(problem.y), 1.0, -1.0)
     with pytest.raises(InvalidProblemError, match="master_steps"):
         solve(QNNProblem(problem.X, labels, loss="logistic"), "sdp", master_steps=5)
+    # and a run without pricing rounds has nothing for it to budget
+    with pytest.raises(InvalidProblemError, match="master_steps"):
+        solve(problem, "sdp", master_steps=5, pricing_rounds=0)

@@ -26,6 +26,9 @@ from ..shor import ENGINE_OPTIONS, dual_diagonal, engine_family, make_engine
 from ..shor.fo_engine import METHODS as FO_METHODS
 from .base import Backend, Options, check_choice, check_positive, option, register
 
+# feature-sign steps per Lasso solve in the rounding's pricing rounds (docs/math.md §7)
+MASTER_STEPS = 40
+
 NO_CUTS = np.zeros((0, 6), dtype=np.int64)
 
 
@@ -64,7 +67,7 @@ class SdpBackend(Backend):
         local_search: bool = option(True, "1-flip local search on every sampled neuron", cli=False)
         pricing_rounds: int = option(80, "rounding: rounds of local-search pricing after the refit (work budget)",
                                      parse=int)
-        master_steps: int = option(40, "rounding: feature-sign steps per Lasso solve in the pricing rounds (work "
+        master_steps: int = option(MASTER_STEPS, "rounding: feature-sign steps per Lasso solve in the pricing rounds (work "
                                        "budget; quadratic losses; 0: solve every round exactly); the final atoms are "
                                        "always solved exactly", parse=int)
         pricing_atoms: int = option(128, "rounding: atoms added per pricing round", parse=int)
@@ -92,6 +95,9 @@ class SdpBackend(Backend):
                 value = getattr(self, name)
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise InvalidProblemError(name, f"must be an integer >= 0, got {value!r}")
+            if self.master_steps != MASTER_STEPS and not (self.rounding and self.local_search and self.pricing_rounds):
+                raise InvalidProblemError("master_steps", "budgets the Lasso solves of the rounding's pricing rounds "
+                                                          "and this run has none: drop it, or set --pricing-rounds >= 1")
             check_positive("cut_tol", self.cut_tol)
             if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
                 raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
@@ -112,7 +118,7 @@ class SdpBackend(Backend):
         if not ok:
             raise UnsupportedProblemError(reason)
         o = options
-        if o.master_steps != self.Options.master_steps and master_model(problem.loss, problem.y) != "quadratic":
+        if o.master_steps != MASTER_STEPS and master_model(problem.loss, problem.y) != "quadratic":
             raise InvalidProblemError("master_steps", f"applies to quadratic losses only (the {problem.loss.name!r} "
                                                       "loss's Lasso is solved by lasso.l1_fit, which has no step budget)")
         engine_spec, engine_choice = self._resolve_engine(problem, o)
