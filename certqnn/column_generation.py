@@ -290,7 +290,8 @@ class Budget:
     objective by less than this fraction (heuristic runs, where no gap can be certified);
     deadline: a time.perf_counter() instant derived from the user's time_limit, or None;
     max_working_set: stop when the trimmed working set still holds this many atoms (its m x m
-    Gram and factor are the memory; atoms with a weight are never trimmed), None: no such stop."""
+    Gram and factor are the memory; atoms with a weight are never trimmed; stop "working_set"),
+    None: no such stop."""
 
     max_rounds: int = 1000
     per_round: int = 64
@@ -301,7 +302,7 @@ class Budget:
     max_working_set: int | None = None
 
 
-STOPS = ("converged", "no_violator", "budget", "stalled", "time_limit")
+STOPS = ("converged", "no_violator", "budget", "working_set", "stalled", "time_limit")
 
 
 @dataclass
@@ -379,7 +380,7 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
                 break
             prev = obj
             if budget.max_working_set is not None and master.S.shape[1] >= budget.max_working_set:
-                stop = "budget"
+                stop = "working_set"
                 break
             state = PricingState(master.S[:, master.alpha != 0], level, budget.per_round, act.is_even, budget.deadline)
             added, stop = 0, None

@@ -236,7 +236,7 @@ def test_the_work_budget_bounds_rounds_and_master_steps(relaxed, monkeypatch):
     _, _, _, stop_ws = improve_by_pricing(problem, Xb, S0, rounds=12, max_new=4, factors=F, max_working_set=30,
                                           rng=np.random.default_rng(0))
     held = masters[-1].S.shape[1]
-    assert stop_ws == "budget" and masters[-1].solves < 13 and 30 <= held <= 30 + 4
+    assert stop_ws == "working_set" and masters[-1].solves < 13 and 30 <= held <= 30 + 4
     # more rounds: lower (or equal) objective, never higher
     _, _, obj_more, _ = improve_by_pricing(problem, Xb, S0, rounds=12, max_new=4, factors=F,
                                            rng=np.random.default_rng(0))
