@@ -19,6 +19,7 @@ from .backends.base import declared_options, get_backend
 from .certify import certify
 from .cli_options import add_backend_flags, backend_options
 from .errors import CertificateFormatError, CertQNNError
+from .network import network_outputs
 from .problem import QNNProblem
 from .shor import fo_mpi
 from .report import Row, plot_bounds, plot_training_curves, table
@@ -201,7 +202,7 @@ def _require_matplotlib(flag: str):
 
 
 def _accuracy(cert: Certificate, X, y, activation) -> float:
-    yhat = (activation(X @ cert.U) @ cert.alpha)
+    yhat = network_outputs(X, activation, cert.U, cert.alpha)
     return float(np.mean(np.sign(yhat) == y))
 
 

@@ -26,8 +26,8 @@ SDP_CONIC_MAX_ENTRIES = 20_000_000 # sdp engine "auto": scs while its conic data
                                    # this (~0.5 GB with the solver's copies); the matrix-free fo engine beyond
 COLGEN_MAX_DIM = 64                # column generation: exact pricing by branch and bound up to here
 REFIT_MAX_ATOMS = 256              # a final Lasso refit screens candidate atoms down to this many
-ROUNDING_MAX_ENTRIES = 30_000_000  # the sdp rounding's master holds n x atoms outputs (240 MB, several copies in
-                                   # flight): candidates, atoms per round and working set <= this / n atoms
+ROUNDING_MAX_ENTRIES = 50_000_000  # the sdp rounding's master holds n x atoms outputs (400 MB, grown and compacted
+                                   # in place): candidates, atoms per round and working set <= this / n atoms
 ROUNDING_MAX_WORKING_SET = 4000    # its pricing rounds stop once the master holds this many atoms (an m x m
                                    # Gram and its factor, ~128 MB each, with copies in flight)
 

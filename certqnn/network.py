@@ -7,6 +7,20 @@ import numpy as np
 
 from .activations import Polynomial
 
+ROW_BLOCK = 4096      # rows per block: the (block, m) hidden layer instead of an (n, m) one
+
+
+def network_outputs(X: np.ndarray, activation: Polynomial, U: np.ndarray, alpha: np.ndarray,
+                    block_rows: int = ROW_BLOCK) -> np.ndarray:
+    """f(x_i) = sum_j alpha_j sigma(x_i^T u_j) for the rows of X (n, d); U (d, m), alpha (m,).
+    Rows are independent, so they go block by block: on large data a network of a thousand
+    neurons would otherwise hold n x m hidden outputs (and their temporaries) at once."""
+    X = np.asarray(X, float)
+    out = np.empty(X.shape[0])
+    for lo in range(0, X.shape[0], block_rows):
+        out[lo:lo + block_rows] = activation(X[lo:lo + block_rows] @ U) @ alpha
+    return out
+
 
 @dataclass(frozen=True, eq=False)
 class QuantizedNetwork:
@@ -31,7 +45,7 @@ class QuantizedNetwork:
 
     def predict(self, X: np.ndarray, activation: Polynomial) -> np.ndarray:
         """f(X), shape (n,), for X of shape (n, d)."""
-        return activation(np.asarray(X, float) @ self.U) @ self.alpha
+        return network_outputs(X, activation, self.U, self.alpha)
 
     def pruned(self) -> "QuantizedNetwork":
         """Drop neurons with alpha_j = 0 and merge duplicate neurons (same u: alphas add)."""

@@ -11,6 +11,7 @@ from . import limits
 from .activations import Polynomial
 from .errors import InvalidProblemError
 from .losses import Loss, get_loss
+from .network import network_outputs
 from .quantization import Levels
 
 MAX_SAMPLES, MAX_FEATURES = limits.MAX_SAMPLES, limits.MAX_FEATURES
@@ -131,7 +132,7 @@ class QNNProblem:
         """J(U, alpha) recomputed from the data; U shape (d, m), alpha shape (m,)."""
         U = np.asarray(U, float).reshape(self.d, -1)
         alpha = np.asarray(alpha, float).ravel()
-        yhat = self.activation(self.X @ U) @ alpha
+        yhat = network_outputs(self.X, self.activation, U, alpha)
         return self.loss.value(yhat, self.y) + self.beta * float(np.abs(alpha).sum())
 
     def data_hash(self) -> str:

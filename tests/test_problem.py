@@ -296,3 +296,14 @@ def test_network_predict_and_pruned():
     assert cancel.width == 0 and cancel.U.shape == (1, 0)
     with pytest.raises(ValueError):
         QuantizedNetwork(np.ones((2, 3)), np.ones(2))
+
+
+def test_network_outputs_go_block_by_block_over_the_rows():
+    from certqnn.network import network_outputs
+
+    rng = np.random.default_rng(5)
+    X, U, alpha = rng.standard_normal((11, 4)), np.sign(rng.standard_normal((4, 6))), rng.standard_normal(6)
+    act = Polynomial(0.5, -1.0, 2.0)
+    whole = act(X @ U) @ alpha
+    for rows in (1, 3, 4, 11, 64):              # blocks that divide n, do not, and exceed it
+        np.testing.assert_allclose(network_outputs(X, act, U, alpha, block_rows=rows), whole, rtol=1e-13, atol=1e-13)
