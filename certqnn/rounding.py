@@ -490,24 +490,40 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     feature-sign steps per master solve (None: no cap; with a cap the final working set gets one
     uncapped solve, so the weights returned are the exact Lasso's on the atoms found), stop early
     when a round lowers the objective by less than the fraction min_decrease, stop when the master
-    holds max_working_set atoms (None: no such stop); deadline: time.perf_counter() instant from
+    holds max_working_set atoms (None: no such stop; with a master_steps cap the set is first
+    solved exactly and cut to the atoms with a weight, and the rounds go on if that freed a
+    quarter of it); deadline: time.perf_counter() instant from
     the user's time limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the
     reason the loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
     rng = rng if rng is not None else np.random.default_rng(0)
     pricer = (RelaxationPricer(factors, samples_per_round, starts_per_round, rng) if factors
               else LocalSearchPricer(restarts=starts_per_round, rng=rng))
-    # `rounds` pricing calls, each followed by a master solve (rounds = 0: the refit of S only)
-    budget = Budget(max_rounds=rounds + 1, max_pricings=rounds, per_round=max_new, deadline=deadline, max_atoms=max_atoms,
-                    min_decrease=min_decrease, max_working_set=max_working_set)
     S = np.unique(np.asarray(S, float).T, axis=0).T
     # room for every atom the budget can bring in (at most twice the rounding's memory cap, the most
     # round_relaxation lets enter; a larger budget grows the buffer when it fills)
     cap = limits.ROUNDING_MAX_ENTRIES // max(Xb.shape[0], 1)
     capacity = min(S.shape[1] + rounds * max_new, max(2 * cap, S.shape[1]))
     master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=capacity)
+    left, atoms0 = rounds, S
     with blas_single_thread():
-        run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=S, Xb=Xb,
-                                desc="rounding: local-search pricing", master=master)
+        while True:
+            # `left` pricing calls, each followed by a master solve (rounds = 0: the refit of S only)
+            budget = Budget(max_rounds=left + 1, max_pricings=left, per_round=max_new, deadline=deadline,
+                            max_atoms=max_atoms, min_decrease=min_decrease, max_working_set=max_working_set)
+            run = column_generation(problem, [pricer], budget, tol=1e-8, atoms0=atoms0, Xb=Xb,
+                                    desc="rounding: local-search pricing", master=master)
+            left, atoms0 = left - run.stats["pricing_calls"], None
+            if (run.stop != "working_set" or master_steps is None or not master.quadratic or left <= 0
+                    or _expired(deadline)):
+                break
+            # rough masters leave small weights that the trim cannot drop: solve the working set
+            # exactly, keep only the atoms with a weight, and go on if that freed a quarter of it
+            master.max_steps = None
+            master.solve()
+            master.max_steps = master_steps
+            master.keep(np.zeros(master.S.shape[1], bool))
+            if master.S.shape[1] > 0.75 * max_working_set:
+                break
         if master_steps is not None and master.quadratic and not _expired(deadline):
             # the rounds solved their masters only roughly (a step budget): one exact solve of the
             # final working set, warm started, gives the best weights on the atoms found

@@ -260,3 +260,32 @@ def test_sdp_backend_network_verifies_and_options_are_checked(relaxed):
     # and a run without pricing rounds has nothing for it to budget
     with pytest.raises(InvalidProblemError, match="master_steps"):
         solve(problem, "sdp", master_steps=5, pricing_rounds=0)
+
+
+def test_rough_masters_clean_up_at_the_working_set_cap_and_go_on(monkeypatch):
+    """At the working-set stop, rough masters (a step budget) leave small weights the trim cannot
+    drop: the set is solved exactly, cut to the atoms with a weight, and the rounds go on."""
+    import certqnn.rounding as rounding
+
+    data = load("synthetic:n=400,d=10,seed=4")
+    problem = QNNProblem(data.X, data.y)
+    Xb = problem.binary_design()
+    r = solve(problem, "sdp", rounding=False)
+    F = [relaxation_factor(r.relaxation["Z_plus"]), relaxation_factor(r.relaxation["Z_minus"])]
+    S0 = np.where(np.random.default_rng(0).random((Xb.shape[1], 8)) < 0.5, -1.0, 1.0)
+    calls, original = [], rounding.column_generation
+
+    def spy(*args, master, **kwargs):
+        held = master.S.shape[1]
+        run = original(*args, master=master, **kwargs)
+        calls.append((held, run.stop, run.stats["pricing_calls"]))
+        return run
+
+    monkeypatch.setattr(rounding, "column_generation", spy)
+    S, alpha, obj, stop = improve_by_pricing(problem, Xb, S0, rounds=20, max_new=6, factors=F, master_steps=5,
+                                             max_working_set=60, rng=np.random.default_rng(0))
+    assert len(calls) >= 2                                   # it went on after the first stop
+    assert all(stop_k == "working_set" for _, stop_k, _ in calls[:-1])
+    assert all(held <= 0.75 * 60 for held, _, _ in calls[1:])  # each restart after a cut of >= a quarter
+    assert sum(p for _, _, p in calls) <= 20                   # one budget of pricing rounds over all of them
+    assert obj == pytest.approx(problem.objective(problem.levels.collapse(S), alpha), rel=1e-12)
