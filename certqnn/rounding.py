@@ -454,6 +454,14 @@ class IncrementalMaster(RestrictedMaster):
         self.w = None
         return self.objective()
 
+    def solve_exactly(self) -> float:
+        """One solve without the step budget (the exact Lasso of the working set), warm started."""
+        budget, self.max_steps = self.max_steps, None
+        try:
+            return self.solve()
+        finally:
+            self.max_steps = budget
+
 
 class RelaxationPricer(LocalSearchPricer):
     """Local-search pricing warm started from the relaxation: each call draws `samples` fresh
@@ -472,6 +480,11 @@ class RelaxationPricer(LocalSearchPricer):
         if extra:
             state = PricingState(np.hstack([state.atoms, *extra]), state.level, state.top, state.even, state.deadline)
         return super().price(Q, state)
+
+
+def atom_cap(n: int) -> int:
+    """Atoms whose (n,) outputs the rounding's master may hold (limits.ROUNDING_MAX_ENTRIES / n)."""
+    return max(limits.ROUNDING_MAX_ENTRIES // max(n, 1), 16)
 
 
 def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, rounds: int = 200,
@@ -501,8 +514,7 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     S = np.unique(np.asarray(S, float).T, axis=0).T
     # room for every atom the budget can bring in (at most twice the rounding's memory cap, the most
     # round_relaxation lets enter; a larger budget grows the buffer when it fills)
-    cap = limits.ROUNDING_MAX_ENTRIES // max(Xb.shape[0], 1)
-    capacity = min(S.shape[1] + rounds * max_new, max(2 * cap, S.shape[1]))
+    capacity = min(S.shape[1] + rounds * max_new, max(2 * atom_cap(Xb.shape[0]), S.shape[1]))
     master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=capacity)
     left, atoms0 = rounds, S
     with blas_single_thread():
@@ -518,17 +530,14 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
                 break
             # rough masters leave small weights that the trim cannot drop: solve the working set
             # exactly, keep only the atoms with a weight, and go on if that freed a quarter of it
-            master.max_steps = None
-            master.solve()
-            master.max_steps = master_steps
+            master.solve_exactly()
             master.keep(np.zeros(master.S.shape[1], bool))
             if master.S.shape[1] > 0.75 * max_working_set:
                 break
         if master_steps is not None and master.quadratic and not _expired(deadline):
             # the rounds solved their masters only roughly (a step budget): one exact solve of the
             # final working set, warm started, gives the best weights on the atoms found
-            master.max_steps = None
-            obj = master.solve()
+            obj = master.solve_exactly()
             S, alpha, obj = master.reduced(master.alpha != 0, obj)
             if obj < run.objective:
                 return S, alpha, obj, run.stop
@@ -584,14 +593,14 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
     Q = q_matrix(Xb, act, w)
     cands, factors = [], []
     info = {}
-    atom_cap = max(limits.ROUNDING_MAX_ENTRIES // max(Xb.shape[0], 1), 16)
-    if atom_cap < max(max_candidates, per_round, Budget.max_atoms):
-        info["atom_cap"] = int(atom_cap)
+    cap = atom_cap(Xb.shape[0])
+    if cap < max(max_candidates, per_round, Budget.max_atoms):
+        info["atom_cap"] = int(cap)
         # atoms with a nonzero weight are never trimmed (on large n the Lasso keeps nearly all),
         # so the rounds themselves are limited: at most 2 x atom_cap atoms ever enter the master
-        max_candidates = min(max_candidates, atom_cap)
-        per_round = min(per_round, max(atom_cap // 8, 8))
-        pricing_rounds = min(pricing_rounds, (2 * atom_cap - max_candidates) // per_round)
+        max_candidates = min(max_candidates, cap)
+        per_round = min(per_round, max(cap // 8, 8))
+        pricing_rounds = min(pricing_rounds, (2 * cap - max_candidates) // per_round)
     for label, Z, maximize in (("plus", Z_plus, False), ("minus", Z_minus, True)):
         F = relaxation_factor(Z)
         Zh = None if F is None else F.V @ F.V.T
@@ -615,7 +624,7 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
         S, alpha, _, info["pricing_stop"] = improve_by_pricing(
             problem, Xb, S, rounds=pricing_rounds, starts_per_round=starts_per_round, rng=rng, max_new=per_round,
             deadline=deadline, factors=factors, samples_per_round=samples_per_round, master_steps=master_steps,
-            min_decrease=min_decrease, max_atoms=min(Budget.max_atoms, atom_cap),
+            min_decrease=min_decrease, max_atoms=min(Budget.max_atoms, cap),
             max_working_set=limits.ROUNDING_MAX_WORKING_SET)
     else:
         S, sol = _refit_atoms(problem, Xb, S)
