@@ -51,8 +51,9 @@ class RestrictedMaster:
     # columns of neuron outputs computed per matrix product (bounds the temporaries to n x this)
     OUTPUT_CHUNK = 256
 
-    def __init__(self, Xb: np.ndarray, problem: QNNProblem, capacity: int = 0):
-        """capacity: atoms to reserve room for in Phi's buffer (it grows by half when full)."""
+    def __init__(self, Xb: np.ndarray, problem: QNNProblem, capacity: int = 0, gram_capacity: int | None = None):
+        """capacity: atoms to reserve room for in Phi's buffer; gram_capacity: in G's (None: capacity).
+        Each buffer grows by half when full."""
         self.Xb, self.act, self.y, self.beta = Xb, problem.activation, problem.y, problem.beta
         self.loss = problem.loss
         self.quadratic = master_model(problem.loss, problem.y) in ("quadratic", None)
@@ -65,7 +66,11 @@ class RestrictedMaster:
         # compacted in place, so a round never holds two copies of the (n, m) outputs
         self._buffer = np.empty((n, max(int(capacity), 0)), order="F")
         self.Phi = self._buffer[:, :0]
-        self.G = np.zeros((0, 0))
+        # G likewise: the top-left m x m corner of a square buffer, so a round never holds two m x m
+        # copies (pages of np.empty are committed only when written: the unused room costs no memory)
+        size = max(int(capacity if gram_capacity is None else gram_capacity), 0) if self.quadratic else 0
+        self._gram = np.empty((size, size))
+        self.G = self._gram[:0, :0]
         self.c = np.zeros(0)
         self.alpha = np.zeros(0)
         self.w: np.ndarray | None = None
@@ -103,10 +108,23 @@ class RestrictedMaster:
         for lo in range(0, k, self.OUTPUT_CHUNK):
             P_new[:, lo:lo + self.OUTPUT_CHUNK] = neuron_outputs(self.Xb, self.act, S_new[:, lo:lo + self.OUTPUT_CHUNK])
         if self.quadratic:
-            cross = self.kappa * (self.Phi.T @ P_new)
-            self.G = np.block([[self.G, cross], [cross.T, self.kappa * (P_new.T @ P_new)]])
+            self._extend_gram(self.kappa * (self.Phi.T @ P_new), self.kappa * (P_new.T @ P_new))
             self.c = np.concatenate([self.c, self.kappa * (P_new.T @ self.t)])
         self.Phi = self._buffer[:, :m + k]
+
+    def _extend_gram(self, cross: np.ndarray, block: np.ndarray) -> None:
+        """G <- [[G, cross], [cross^T, block]] in G's buffer; cross (m, k), block (k, k)."""
+        m, k = cross.shape
+        if m + k > self._gram.shape[0]:
+            size = max(m + k, m + m // 2)
+            grown = np.empty((size, size))
+            grown[:m, :m] = self.G
+            self._gram = grown
+        g = self._gram
+        g[:m, m:m + k] = cross
+        g[m:m + k, :m] = cross.T
+        g[m:m + k, m:m + k] = block
+        self.G = g[:m + k, :m + k]
 
     def add_best(self, cand: np.ndarray, values: np.ndarray, k: int) -> int:
         """Add at most k new atoms among the candidates (p, j), largest values (j,) first."""
@@ -123,14 +141,20 @@ class RestrictedMaster:
         """Keep the atoms in mask (m,) and every atom with a nonzero weight."""
         mask = np.asarray(mask, bool) | (self.alpha != 0)
         self.S, self.alpha = self.S[:, mask], self.alpha[mask]
-        if self.Phi is not None:
-            kept = np.flatnonzero(mask)
+        m, kept = mask.size, np.flatnonzero(mask)
+        if self.Phi is not None:                       # None: a master whose outputs are spread over agents
             for i, j in enumerate(kept):               # kept is increasing: moving forward is safe
                 if i != j:
                     self._buffer[:, i] = self._buffer[:, j]
             self.Phi = self._buffer[:, :kept.size]
-        if self.quadratic:
-            self.c, self.G = self.c[mask], self.G[np.ix_(mask, mask)]
+        if self.quadratic and kept.size < m:
+            self.c, g = self.c[mask], self._gram
+            for i, j in enumerate(kept):               # G's rows, then each kept row's columns, in place
+                if i != j:
+                    g[i, :m] = g[j, :m]
+            for i in range(kept.size):
+                g[i, :kept.size] = g[i, kept]
+            self.G = g[:kept.size, :kept.size]
         self._keys = {col.astype(np.int8).tobytes() for col in self.S.T}
 
     def trim(self, Q: np.ndarray, max_atoms: int):

@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import eigh
+from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpstrf, dtrtrs
 
 from .gaps import dual_lower_bound
@@ -204,7 +206,7 @@ def _householder_null(q: np.ndarray) -> np.ndarray:
     return H[:, 1:]
 
 
-_CARATHEODORY_BLOCK = 8192   # rows of Phi per block of the Gram matrix below
+_CARATHEODORY_BLOCK = 1024   # rows of Phi per block of the Gram matrix below (a copy of b x k)
 
 
 def caratheodory_reduce(Phi: np.ndarray, alpha: np.ndarray, tol: float = 1e-7) -> np.ndarray:
@@ -216,15 +218,21 @@ def caratheodory_reduce(Phi: np.ndarray, alpha: np.ndarray, tol: float = 1e-7) -
     if S.size <= 1:
         return alpha
     # null(A) = null(A^T A) for A = [Phi_S; sign_S^T], with columns normalised first so the
-    # threshold is scale-free; A^T A is summed over row blocks, so no copy of Phi_S (n x k) is made
+    # threshold is scale-free. k reaches thousands on large data, so one k x k matrix is held: the
+    # upper triangle of A^T A accumulated in place by rank updates (syrk) over row blocks (no copy
+    # of Phi_S, n x k), scaled in place, and overwritten by the eigensolver (MRRR: O(k) workspace)
     sign = np.sign(alpha[S])
-    gram = np.outer(sign, sign)
+    gram = np.asfortranarray(np.outer(sign, sign))
     for lo in range(0, Phi.shape[0], _CARATHEODORY_BLOCK):
         block = Phi[lo:lo + _CARATHEODORY_BLOCK, S]
-        gram += block.T @ block
+        a, trans = (block, 1) if block.flags.f_contiguous else (block.T, 0)      # A^T A = a^T a or a a^T
+        gram = dsyrk(1.0, a, beta=1.0, c=gram, trans=trans, lower=0, overwrite_c=1)
     norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
     scale = np.where(norms > 0, norms, 1.0)
-    vals, vecs = np.linalg.eigh(gram / np.outer(scale, scale))
+    gram /= scale[:, None]
+    gram /= scale[None, :]
+    vals, vecs = eigh(gram, lower=False, overwrite_a=True, check_finite=False)
+    del gram
     N = vecs[:, vals <= (tol ** 2) * max(vals[-1], 1e-300) * S.size]
     N = N / np.where(norms > 0, norms, 1.0)[:, None]      # back to the original scaling
     if N.shape[1]:

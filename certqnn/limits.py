@@ -28,8 +28,8 @@ COLGEN_MAX_DIM = 64                # column generation: exact pricing by branch 
 REFIT_MAX_ATOMS = 256              # a final Lasso refit screens candidate atoms down to this many
 ROUNDING_MAX_ENTRIES = 50_000_000  # the sdp rounding's master holds n x atoms outputs (400 MB, grown and compacted
                                    # in place): candidates, atoms per round and working set <= this / n atoms
-ROUNDING_MAX_WORKING_SET = 4000    # its pricing rounds stop once the master holds this many atoms (an m x m
-                                   # Gram and its factor, ~128 MB each, with copies in flight)
+ROUNDING_MAX_WORKING_SET = 5000    # its pricing rounds stop once the master holds this many atoms (an m x m
+                                   # Gram and its factor, 200 MB each; at n = 1e4 about 30 rounds, 1.2 GB peak)
 
 # -- the problem and the certificate file ----------------------------------------------------
 MAX_SAMPLES = 200_000

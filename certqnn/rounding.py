@@ -151,6 +151,7 @@ class _ActiveFactor:
         self._build(np.asarray(act, int))
 
     def _build(self, act):
+        self.U = None                                    # the old factor is not needed: one k x k at a time
         self.act = act
         self.alive = np.ones(act.size, bool)
         if act.size:
@@ -260,7 +261,8 @@ class _ActiveFactor:
             top, bottom = U[r, r:].copy(), U[r + 1, r:].copy()
             U[r, r:] = c * top + s * bottom
             U[r + 1, r:] = c * bottom - s * top
-        self.U = np.triu(U[:k - 1])
+            U[r + 1, r] = 0.0                            # zero by construction: keep the triangle exact
+        self.U = U[:k - 1]                               # leading rows of a C-ordered array: no copy
         self.act, self.alive = np.delete(self.act, pos), np.delete(self.alive, pos)
         self.dead = [q - (q > pos) for q in self.dead]
         E = np.zeros((k - 1, len(self.dead)))
@@ -429,8 +431,8 @@ class IncrementalMaster(RestrictedMaster):
     alpha is feasible, so the objective it reports is an honest upper bound; it proves nothing."""
 
     def __init__(self, Xb: np.ndarray, problem: QNNProblem, max_steps: int | None = None, batch: int = 16,
-                 capacity: int = 0):
-        super().__init__(Xb, problem, capacity)
+                 capacity: int = 0, gram_capacity: int | None = None):
+        super().__init__(Xb, problem, capacity, gram_capacity)
         self.max_steps, self.batch = max_steps, batch
         self.steps = 0
 
@@ -515,7 +517,9 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     # room for every atom the budget can bring in (at most twice the rounding's memory cap, the most
     # round_relaxation lets enter; a larger budget grows the buffer when it fills)
     capacity = min(S.shape[1] + rounds * max_new, max(2 * atom_cap(Xb.shape[0]), S.shape[1]))
-    master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=capacity)
+    # G's room: the working set never passes max_working_set by more than one round's atoms
+    gram_capacity = None if max_working_set is None else min(capacity, max(max_working_set + max_new, S.shape[1]))
+    master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=capacity, gram_capacity=gram_capacity)
     left, atoms0 = rounds, S
     with blas_single_thread():
         while True:

@@ -75,3 +75,24 @@ def test_for_large_p_auto_asks_the_sdp_backend_and_falls_back(monkeypatch):
     sdp = auto_module.get_backend("sdp")
     monkeypatch.setattr(type(sdp), "supports", lambda self, problem: (False, "too large"))
     assert auto_module.plan(problem, None) == ["frank-wolfe"]
+
+
+def test_under_a_time_limit_the_sdp_rounding_is_not_counted_in_rounds(monkeypatch):
+    """With --time-limit the sdp rounding's pricing rounds run until the limit (or until no better
+    atom is found) instead of stopping at the default work budget; without one they are counted."""
+    problem = problem_of("synthetic:n=120,d=36,seed=0")
+    sdp = auto_module.get_backend("sdp")
+    real, seen = type(sdp).solve, {}
+
+    def recording(self, problem, **kw):
+        seen[self.name] = kw
+        return real(self, problem, **kw)
+
+    monkeypatch.setattr(type(sdp), "solve", recording)
+    monkeypatch.setattr(auto_module, "plan", lambda problem, time_limit: ["sdp"])
+    limited = solve(problem, "auto", time_limit=300)
+    assert seen["sdp"]["pricing_rounds"] == auto_module.TIME_LIMITED_PRICING_ROUNDS
+    assert limited.report["pricing_stop"] != "budget"
+    counted = solve(problem, "auto")
+    assert "pricing_rounds" not in seen["sdp"] and counted.report["pricing_stop"] == "budget"
+    assert limited.upper_bound <= counted.upper_bound * (1 + 1e-12)

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from certqnn.column_generation import (Budget, ExactPricer, LocalSearchPricer, Pricer, Pricing, RestrictedMaster,
                                        column_generation)
@@ -81,6 +82,33 @@ def test_restricted_master_goes_through_the_loss_quadratic_model():
     assert obj == pytest.approx(problem.loss.value(master.prediction(), problem.y)
                                 + problem.beta * np.abs(master.alpha).sum(), rel=1e-15)
     np.testing.assert_allclose(master.gradient(), problem.loss.gradient(master.prediction(), problem.y))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**16), st.integers(0, 6), st.integers(0, 6),
+       st.lists(st.tuples(st.integers(1, 9), st.floats(0.0, 1.0)), min_size=1, max_size=6))
+def test_the_masters_buffers_stay_its_atoms_outputs_through_adds_and_compactions(seed, capacity, gram_capacity,
+                                                                                steps):
+    """Phi and G live in buffers grown and compacted in place: after any sequence of adds and
+    keeps (small capacities force the growth path) they equal sigma(Xb S) and kappa Phi^T Phi of
+    the atoms held, exactly, and the master solves to the same Lasso as one built in one go."""
+    problem = make_problem(seed % 7, 25, 5, beta_fraction=0.1)
+    Xb = problem.binary_design()
+    rng = np.random.default_rng(seed)
+    master = RestrictedMaster(Xb, problem, capacity=capacity, gram_capacity=gram_capacity)
+    kappa, t = problem.loss.quadratic(problem.y)
+    for added, kept_fraction in steps:
+        master.add(np.where(rng.random((5, added)) < 0.5, -1.0, 1.0))
+        master.solve()
+        master.keep(rng.random(master.S.shape[1]) < kept_fraction)
+        Phi = neuron_outputs(Xb, problem.activation, master.S)
+        np.testing.assert_allclose(master.Phi, Phi, rtol=1e-13, atol=1e-14)   # BLAS blocking: last bits
+        np.testing.assert_allclose(master.G, kappa * Phi.T @ Phi, rtol=1e-13, atol=1e-12)
+        np.testing.assert_array_equal(master.G, master.G.T)
+        np.testing.assert_allclose(master.c, kappa * Phi.T @ t, rtol=1e-13, atol=1e-12)
+    fresh = RestrictedMaster(Xb, problem)
+    fresh.add(master.S)
+    assert master.solve() == pytest.approx(fresh.solve(), rel=1e-9, abs=1e-12)
 
 
 def test_improve_by_pricing_is_a_work_budget_and_reproducible():

@@ -140,6 +140,26 @@ def test_caratheodory_reduce_keeps_prediction_and_l1_norm(seed):
     assert np.abs(reduced).sum() == pytest.approx(np.abs(alpha).sum(), rel=1e-9)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_caratheodory_reduce_sums_its_gram_over_row_blocks_in_either_memory_order(order):
+    """More rows than one block of the in-place Gram accumulation, Phi in the layout of a plain
+    array (C) or of the master's buffer (F), some atoms unused: rank + 1 atoms survive with the
+    same prediction and l1 norm."""
+    from certqnn import lasso
+
+    rng = np.random.default_rng(7)
+    n, m, r = 2 * lasso._CARATHEODORY_BLOCK + 37, 60, 9
+    A = rng.standard_normal((n, r))
+    A[:-40, :4] = 0.0                     # four of the directions only in the last block's rows
+    Phi = np.asarray(A @ rng.standard_normal((r, m)), order=order)
+    alpha = rng.standard_normal(m) * (rng.random(m) < 0.8)
+    reduced = caratheodory_reduce(Phi, alpha)
+    assert np.count_nonzero(reduced) == r + 1
+    assert np.all(reduced * alpha >= 0) and np.all(reduced[alpha == 0] == 0)
+    np.testing.assert_allclose(Phi @ reduced, Phi @ alpha, rtol=1e-9, atol=1e-9)
+    assert np.abs(reduced).sum() == pytest.approx(np.abs(alpha).sum(), rel=1e-9)
+
+
 def test_large_beta_gives_zero_solution():
     rng = np.random.default_rng(1)
     Phi, y = rng.standard_normal((8, 5)), rng.standard_normal(8)

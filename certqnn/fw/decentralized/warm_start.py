@@ -30,6 +30,7 @@ class ShardedMaster(RestrictedMaster):
         p = st.pk.n - 1
         self.Xb = np.zeros((0, p))            # canonical() reads p from it
         self.S, self.G, self.c, self.alpha = np.zeros((p, 0)), np.zeros((0, 0)), np.zeros(0), np.zeros(0)
+        self._gram = np.empty((0, 0))          # G's buffer (RestrictedMaster._extend_gram)
         self._keys: set[bytes] = set()
 
     def _total(self, local) -> np.ndarray:
@@ -48,7 +49,7 @@ class ShardedMaster(RestrictedMaster):
 
         tot = self.kappa * self._total(pieces)
         cross, block, c_new = tot[:m * k].reshape(m, k), tot[m * k:m * k + k * k].reshape(k, k), tot[m * k + k * k:]
-        self.G = np.block([[self.G, cross], [cross.T, block]])
+        self._extend_gram(cross, block)
         self.c = np.concatenate([self.c, c_new])
 
     def _residual(self, a: AgentState, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
