@@ -77,9 +77,10 @@ def test_for_large_p_auto_asks_the_sdp_backend_and_falls_back(monkeypatch):
     assert auto_module.plan(problem, None) == ["frank-wolfe"]
 
 
-def test_under_a_time_limit_the_sdp_rounding_is_not_counted_in_rounds(monkeypatch):
+def test_under_a_time_limit_the_sdp_rounding_is_not_counted_in_rounds_and_the_bound_gets_cuts(monkeypatch):
     """With --time-limit the sdp rounding's pricing rounds run until the limit (or until no better
-    atom is found) instead of stopping at the default work budget; without one they are counted."""
+    atom is found) instead of stopping at the default work budget, and triangle cuts strengthen the
+    bound while the conic data fits the scs engine; without a limit neither."""
     problem = problem_of("synthetic:n=120,d=36,seed=0")
     sdp = auto_module.get_backend("sdp")
     real, seen = type(sdp).solve, {}
@@ -92,7 +93,24 @@ def test_under_a_time_limit_the_sdp_rounding_is_not_counted_in_rounds(monkeypatc
     monkeypatch.setattr(auto_module, "plan", lambda problem, time_limit: ["sdp"])
     limited = solve(problem, "auto", time_limit=300)
     assert seen["sdp"]["pricing_rounds"] == auto_module.TIME_LIMITED_PRICING_ROUNDS
+    assert seen["sdp"]["cuts"] == "triangle" and limited.report["cut_rounds"] >= 1
     assert limited.report["pricing_stop"] != "budget"
     counted = solve(problem, "auto")
-    assert "pricing_rounds" not in seen["sdp"] and counted.report["pricing_stop"] == "budget"
+    assert "pricing_rounds" not in seen["sdp"] and "cuts" not in seen["sdp"]
+    assert counted.report["pricing_stop"] == "budget"
     assert limited.upper_bound <= counted.upper_bound * (1 + 1e-12)
+    assert verify(certify(problem, limited)).ok
+    assert certify(problem, limited).lower_bound > certify(problem, counted).lower_bound
+
+    class Seen(Exception):
+        pass
+
+    def capture(self, problem, **kw):
+        seen[self.name] = kw
+        raise Seen
+
+    monkeypatch.setattr(type(sdp), "solve", capture)
+    monkeypatch.setattr(auto_module.limits, "SDP_CONIC_MAX_ENTRIES", 1000)   # as if the conic data did not fit
+    with pytest.raises(Seen):
+        solve(problem, "auto", time_limit=300)
+    assert "cuts" not in seen["sdp"] and seen["sdp"]["pricing_rounds"] == auto_module.TIME_LIMITED_PRICING_ROUNDS

@@ -88,3 +88,86 @@ def test_cuts_need_scs_engine():
         solve(problem, "sdp", engine="picos", cuts="triangle")
     with pytest.raises(InvalidProblemError, match="cuts"):
         solve(problem, "sdp", cuts="hexagon")
+
+
+def test_each_separation_round_gets_what_is_left_of_the_time_limit(monkeypatch):
+    """--time-limit bounds the whole run: every re-solve of a separation round is given the time
+    left before the deadline, not the full limit again."""
+    from certqnn.datasets import load
+    from certqnn import QNNProblem
+    from certqnn.shor.scs_engine import ScsEngine
+
+    d = load("synthetic:n=40,d=8,seed=1")
+    problem = QNNProblem(d.X, d.y, beta=1.0)
+    real, limits = ScsEngine.solve, []
+
+    def recording(self, *args, **kw):
+        limits.append(kw.get("time_limit"))
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(ScsEngine, "solve", recording)
+    result = solve(problem, "sdp", cuts="triangle", pricing_rounds=0, time_limit=50.0)
+    assert result.report["cut_rounds"] >= 1 and len(limits) == 1 + result.report["cut_rounds"]
+    assert limits[0] == 50.0
+    assert all(0 < later < earlier for earlier, later in zip(limits, limits[1:]))
+
+
+def _recording_scs(monkeypatch, after_solve):
+    from certqnn.shor.scs_engine import ScsEngine
+
+    real, calls = ScsEngine.solve, []
+
+    def recording(self, *args, **kw):
+        out = real(self, *args, **kw)
+        calls.append(kw)
+        return after_solve(len(calls), out)
+
+    monkeypatch.setattr(ScsEngine, "solve", recording)
+    return calls
+
+
+def _small_problem():
+    from certqnn.datasets import load
+    from certqnn import QNNProblem
+
+    d = load("synthetic:n=40,d=8,seed=1")
+    return QNNProblem(d.X, d.y, beta=1.0)
+
+
+def test_a_separation_solve_cut_short_by_the_limit_is_dropped(monkeypatch):
+    """A re-solve stopped by the time limit may bound worse than the last complete one: it is
+    dropped with its cuts, the run says the limit fired, and the certificate still verifies."""
+    import dataclasses
+
+    from certqnn.result import Status
+
+    _recording_scs(monkeypatch, lambda call, out: out if call == 1 else dataclasses.replace(out, status=Status.TIME_LIMIT))
+    problem = _small_problem()
+    result = solve(problem, "sdp", cuts="triangle", pricing_rounds=2, time_limit=100.0)
+    assert result.report["cut_rounds"] == 0 and result.report["cuts_added"] == 0
+    assert result.report["cut_rounds_stop"] == "time_limit" and result.time_limit_hit
+    shor = certify(problem, solve(problem, "sdp", pricing_rounds=2))
+    cert = certify(problem, result)
+    assert verify(Certificate.from_json(cert.to_json())).ok
+    assert cert.lower_bound == pytest.approx(shor.lower_bound, rel=1e-12)
+
+
+def test_separation_rounds_start_only_in_the_first_quarter_of_the_time_limit(monkeypatch):
+    """The rounding needs time too: once a quarter of --time-limit is spent no new separation round
+    starts (here the first re-solve is slowed past it), and the network is still rounded."""
+    from certqnn.backends.sdp import CUTS_SHARE_OF_TIME_LIMIT
+
+    limit = 8.0
+    import time as clock
+
+    def slow_first_resolve(call, out):
+        if call == 2:
+            clock.sleep(CUTS_SHARE_OF_TIME_LIMIT * limit + 0.2)
+        return out
+
+    _recording_scs(monkeypatch, slow_first_resolve)
+    problem = _small_problem()
+    result = solve(problem, "sdp", cuts="triangle", pricing_rounds=2, time_limit=limit)
+    assert result.report["cut_rounds"] == 1 and result.report["cut_rounds_stop"] == "time_limit"
+    assert result.time_limit_hit and result.network.width > 0
+    assert verify(Certificate.from_json(certify(problem, result).to_json())).ok
