@@ -31,7 +31,7 @@ from ..problem import QNNProblem
 from ..result import Result, Status
 from . import base
 from .base import get_backend, option, register
-from .sdp import conic_entries
+from .sdp import conic_data_fits
 
 
 # the sdp rounding's pricing rounds under a time limit: a budget the limit always ends first
@@ -97,7 +97,7 @@ class AutoBackend(base.Backend):
                 kwargs["time_limit"] = left
                 if name == "sdp":
                     kwargs["pricing_rounds"] = TIME_LIMITED_PRICING_ROUNDS
-                    if conic_entries(problem) <= limits.SDP_CONIC_MAX_ENTRIES:
+                    if conic_data_fits(problem):
                         kwargs["cuts"] = "triangle"
             result = be.solve(problem, **kwargs)
             results.append(result)

@@ -241,7 +241,7 @@ class SdpBackend(Backend):
             return o.engine.lower(), None
         entries = conic_entries(problem)
         quadratic = problem.loss.quadratic(problem.y) is not None
-        if entries <= limits.SDP_CONIC_MAX_ENTRIES or not quadratic or o.cuts != "none":
+        if conic_data_fits(problem) or not quadratic or o.cuts != "none":
             return "scs", f"scs: conic data n*D(D+1)/2 = {entries:.3g} entries"
         for name, default in (("linear_solver", "auto"), ("form", "auto")):
             if getattr(o, name) != default:
@@ -316,6 +316,12 @@ def conic_entries(problem: QNNProblem) -> int:
     """Entries n * D(D+1)/2 of the conic data the scs engine would build (D = p + 1)."""
     D = problem.binary_dim + 1
     return problem.n * D * (D + 1) // 2
+
+
+def conic_data_fits(problem: QNNProblem) -> bool:
+    """Whether the scs engine's conic data stays within limits.SDP_CONIC_MAX_ENTRIES (engine auto
+    picks scs then, and the triangle cuts, which only scs models, are affordable)."""
+    return conic_entries(problem) <= limits.SDP_CONIC_MAX_ENTRIES
 
 
 def _scaled(mu, kappa):
