@@ -126,16 +126,40 @@ class RestrictedMaster:
         g[m:m + k, m:m + k] = block
         self.G = g[:m + k, :m + k]
 
+    # add_best's ranking: "value" (largest |phi_u^T w| first) or "gain" (IncrementalMaster)
+    rank = "value"
+    # "gain": the candidates whose outputs are formed to rank them, as a multiple of the atoms wanted
+    GAIN_POOL = 16
+
     def add_best(self, cand: np.ndarray, values: np.ndarray, k: int) -> int:
-        """Add at most k new atoms among the candidates (p, j), largest values (j,) first."""
+        """Add at most k new atoms among the candidates (p, j) with values |phi_u^T w| (j,):
+        the largest values first, or with rank "gain" the largest one-atom decrease
+        (|phi_u^T w| - beta)^2 / |phi_u|^2 among the GAIN_POOL * k largest values."""
         if cand.size == 0 or k <= 0:
             return 0
-        order = np.argsort(-np.asarray(values), kind="stable")
-        cand = self.canonical(cand[:, order])
+        values = np.asarray(values, float)
+        order = np.argsort(-values, kind="stable")
+        cand, values = self.canonical(cand[:, order]), values[order]
         _, first = np.unique(cand.T, axis=0, return_index=True)
-        cand = cand[:, np.sort(first)]
-        new = [j for j, col in enumerate(cand.T) if col.astype(np.int8).tobytes() not in self._keys][:k]
+        first = np.sort(first)
+        cand, values = cand[:, first], values[first]
+        new = [j for j, col in enumerate(cand.T) if col.astype(np.int8).tobytes() not in self._keys]
+        if self.rank == "gain" and len(new) > k:
+            new = new[:self.GAIN_POOL * k]
+            new = [new[i] for i in np.sort(np.argsort(-self._one_atom_gain(cand[:, new], values[new]),
+                                                      kind="stable")[:k])]
+        new = new[:k]
         return self.add(cand[:, new]) if new else 0
+
+    def _one_atom_gain(self, S: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(|phi_u^T w| - beta)^2 / |phi_u|^2 for the columns u of S (p, j): up to the factor
+        1 / (2 kappa), the decrease of a quadratic master when u alone enters at its best weight.
+        A large |phi_u^T w| from an atom with large outputs buys little: this ranks by what it buys."""
+        sq = np.empty(S.shape[1])
+        for lo in range(0, S.shape[1], self.OUTPUT_CHUNK):
+            P = neuron_outputs(self.Xb, self.act, S[:, lo:lo + self.OUTPUT_CHUNK])
+            sq[lo:lo + self.OUTPUT_CHUNK] = np.einsum("ij,ij->j", P, P)
+        return (np.abs(values) - self.beta) ** 2 / np.maximum(sq, np.finfo(float).tiny)
 
     def keep(self, mask: np.ndarray):
         """Keep the atoms in mask (m,) and every atom with a nonzero weight."""
@@ -366,7 +390,8 @@ def _expired(deadline: float | None) -> bool:
 
 def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget = Budget(), tol: float = 1e-6,
                       atoms0: np.ndarray | None = None, Xb: np.ndarray | None = None,
-                      desc: str = "column generation", master: RestrictedMaster | None = None) -> ColumnGenerationRun:
+                      desc: str = "column generation", master: RestrictedMaster | None = None,
+                      center: np.ndarray | None = None, smoothing: float = 1.0) -> ColumnGenerationRun:
     """Solve the Lasso over all 2^p atoms (p*_inf, docs/math.md §3) by column generation.
 
     pricers: tried in order each round until one returns a new violator (cheap ones first); an
@@ -374,7 +399,13 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
     (p, k) initial working set (default empty). Xb: problem.binary_design() when already built.
     master: the restricted master to use (default: RestrictedMaster on all of the problem's data;
     the loop touches the data only through it, so a master over sharded data plugs in).
-    A violator must beat beta by a relative 0.1 tol, so the loop cannot chase rounding noise."""
+    A violator must beat beta by a relative 0.1 tol, so the loop cannot chase rounding noise.
+    center (n,), smoothing lambda in (0, 1]: dual smoothing of the heuristic pricers
+    (docs/math.md §7): they search Q(lambda w + (1 - lambda) center) first, a point between the
+    master's dual point w and a good dual point such as a relaxation's, and search Q(w) only when
+    that brings no new atom (a mispricing, counted in stats); the trim then scores by the matrix
+    that was priced. Exact pricers, and so every certified bound, always use w itself, and the
+    loop stops for lack of violators only when Q(w) has none."""
     act, beta = problem.activation, problem.beta
     level = beta * (1.0 + 0.1 * tol)
     if master is None:
@@ -383,6 +414,9 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
         master.add(atoms0)
     stats = {"pricing_calls": 0, "exact_pricing_calls": 0, "exact_pricing_seconds": 0.0,
              "heuristic_pricing_seconds": 0.0, "master_seconds": 0.0, "bnb_nodes": 0}
+    smoothed = center is not None and smoothing < 1.0
+    if smoothed:
+        stats["mispricings"] = 0
     best_lb, stop, rounds = -math.inf, "budget", 0
     rho, rho_ub, prev = math.nan, math.inf, math.inf
     w = master.gradient()
@@ -413,6 +447,16 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
                     stop = "budget"
                     break
                 t0 = time.perf_counter()
+                if smoothed and not pricer.exact:
+                    Q_smooth = master.dual_matrix(smoothing * w + (1.0 - smoothing) * center)
+                    out = pricer.price(Q_smooth, state)
+                    added = master.add_best(out.atoms, out.values, budget.per_round)
+                    if added:
+                        stats["pricing_calls"] += 1
+                        stats["heuristic_pricing_seconds"] += time.perf_counter() - t0
+                        Q = Q_smooth                    # the trim keeps the atoms near what was priced
+                        break
+                    stats["mispricings"] += 1
                 out = pricer.price(Q, state)
                 seconds = time.perf_counter() - t0
                 stats["pricing_calls"] += 1

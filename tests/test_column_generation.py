@@ -127,3 +127,104 @@ def test_improve_by_pricing_is_a_work_budget_and_reproducible():
     start = refit(neuron_outputs(Xb, problem.activation, S0), problem.y, problem.beta, problem.loss)
     assert out[0][2] <= start.objective * (1 + 1e-12)
     assert np.all(out[0][1] != 0)
+
+
+class RecordingPricer(Pricer):
+    """Records the matrices it prices; finds nothing at matrices other than `real` (a pricer that
+    always mis-prices the smoothed point), and every sign vector above the level at `real`."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.seen = []
+        self.real = None
+
+    def price(self, Q, state):
+        self.seen.append(Q.copy())
+        if self.real is None or not np.array_equal(Q, self.real):
+            return Pricing(np.zeros((Q.shape[0] - 1, 0)), np.zeros(0))
+        S = sign_vectors(Q.shape[0] - 1)
+        vals = np.abs(quadratic_value(Q, S))
+        return Pricing(S[:, vals > state.level], vals[vals > state.level])
+
+
+def test_smoothed_pricing_falls_back_to_the_masters_dual_point_and_exact_pricing_never_smooths():
+    """Heuristic pricers see Q(lambda w + (1 - lambda) center) first and Q(w) after a mispricing,
+    so the loop ends for lack of violators only when Q(w) has none; an exact pricer (every
+    certified bound) sees Q(w) only."""
+    problem = make_problem(3, 40, 5, beta_fraction=0.1)
+    center = np.random.default_rng(1).standard_normal(problem.n) * 0.01
+    master = RestrictedMaster(problem.binary_design(), problem)
+    pricer = RecordingPricer()
+    original = master.dual_matrix
+    asked = []
+
+    def dual_matrix(w):
+        asked.append(np.array(w))
+        return original(w)
+
+    master.dual_matrix = dual_matrix
+    run = column_generation(problem, [pricer], Budget(max_rounds=6, per_round=4), master=master,
+                            center=center, smoothing=0.25)
+    # every round formed Q(w) and then Q(0.25 w + 0.75 center) from the master's w
+    assert len(asked) >= 2
+    for w_round, w_smooth in zip(asked[0::2], asked[1::2]):
+        np.testing.assert_allclose(w_smooth, 0.25 * w_round + 0.75 * center, rtol=0, atol=1e-15)
+    # this pricer finds nothing at the smoothed point: the loop must have tried Q(w) too
+    assert run.stats["mispricings"] == len(asked) // 2
+    # an exact pricer is never given a smoothed matrix: one Q(w) per round, and the certified
+    # bound at the end is the one of an unsmoothed run
+    asked.clear()
+    exact = column_generation(problem, [EnumeratingPricer()], Budget(max_rounds=50, per_round=4), tol=1e-9,
+                              master=master, center=center, smoothing=0.25)
+    assert len(asked) == exact.rounds and exact.stats["mispricings"] == 0
+    assert exact.stop == "converged"
+    plain = column_generation(problem, [EnumeratingPricer()], Budget(max_rounds=50, per_round=4), tol=1e-9)
+    assert exact.objective == pytest.approx(plain.objective, rel=1e-8)
+
+
+def test_a_mispriced_round_is_priced_again_at_the_masters_dual_point():
+    """A pricer blind at the smoothed point still drives the loop: without the fallback the first
+    round would end it with "no_violator"."""
+    problem = make_problem(4, 40, 5, beta_fraction=0.05)
+    center = np.zeros(problem.n)
+    master = RestrictedMaster(problem.binary_design(), problem)
+    pricer = RecordingPricer()
+    original = master.dual_matrix
+
+    def dual_matrix(w):
+        Q = original(w)
+        if not np.array_equal(w, 0.5 * master.gradient() + 0.5 * center):
+            pricer.real = Q            # Q(w) itself: the pricer finds violators only there
+        return Q
+
+    master.dual_matrix = dual_matrix
+    run = column_generation(problem, [pricer], Budget(max_rounds=5, per_round=3), master=master,
+                            center=center, smoothing=0.5)
+    plain = column_generation(problem, [RecordingPricer()], Budget(max_rounds=5, per_round=3))
+    assert plain.stop == "no_violator" and plain.rounds == 1
+    assert run.rounds > 1 and run.stats["mispricings"] >= 1
+    assert run.objective < plain.objective
+
+
+def test_gain_ranking_adds_the_atoms_that_lower_the_master_most_alone():
+    """rank "gain": among the GAIN_POOL * k largest values, the k with the largest
+    (|phi^T w| - beta)^2 / |phi|^2, whatever the order of the values."""
+    problem = make_problem(5, 50, 6, beta_fraction=0.1)
+    Xb = problem.binary_design()
+    S = sign_vectors(Xb.shape[1])
+    S = S[:, S[0] == 1]                                    # canonical signs (sigma is even)
+    rng = np.random.default_rng(2)
+    values = problem.beta * (1.0 + rng.random(S.shape[1]))
+    k = 3
+    by_value, by_gain = RestrictedMaster(Xb, problem), RestrictedMaster(Xb, problem)
+    by_gain.rank = "gain"
+    by_value.add_best(S, values, k)
+    by_gain.add_best(S, values, k)
+    pool = np.argsort(-values, kind="stable")[:RestrictedMaster.GAIN_POOL * k]
+    P = neuron_outputs(Xb, problem.activation, S[:, pool])
+    gain = (values[pool] - problem.beta) ** 2 / np.einsum("ij,ij->j", P, P)
+    want = pool[np.argsort(-gain, kind="stable")[:k]]
+    assert {c.tobytes() for c in by_gain.S.T} == {S[:, j].tobytes() for j in want}
+    assert {c.tobytes() for c in by_value.S.T} == {S[:, j].tobytes() for j in np.argsort(-values)[:k]}
+    assert {c.tobytes() for c in by_gain.S.T} != {c.tobytes() for c in by_value.S.T}

@@ -260,6 +260,34 @@ def test_sdp_backend_network_verifies_and_options_are_checked(relaxed):
     # and a run without pricing rounds has nothing for it to budget
     with pytest.raises(InvalidProblemError, match="master_steps"):
         solve(problem, "sdp", master_steps=5, pricing_rounds=0)
+    # dual smoothing: a weight in (0, 1] of the master's dual point, and only with pricing rounds
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(InvalidProblemError, match="smoothing"):
+            solve(problem, "sdp", smoothing=bad)
+    with pytest.raises(InvalidProblemError, match="smoothing"):
+        solve(problem, "sdp", smoothing=0.5, pricing_rounds=0)
+
+
+def test_the_sdp_rounding_smooths_toward_its_relaxations_dual_point(relaxed, monkeypatch):
+    """The sdp backend hands its dual point and --smoothing to the rounding's pricing rounds;
+    smoothing = 1 prices at the master's dual point only (no mispricings to count)."""
+    import certqnn.rounding as rounding
+
+    problem, _, _ = relaxed
+    seen, original = [], rounding.column_generation
+
+    def spy(*args, **kwargs):
+        run = original(*args, **kwargs)
+        seen.append((kwargs["center"], kwargs["smoothing"], run.stats.get("mispricings")))
+        return run
+
+    monkeypatch.setattr(rounding, "column_generation", spy)
+    result = solve(problem, "sdp", pricing_rounds=4, pricing_atoms=16, smoothing=0.3)
+    assert seen and all(s == 0.3 and m is not None for _, s, m in seen)
+    np.testing.assert_array_equal(seen[0][0], result.dual.w)
+    seen.clear()
+    solve(problem, "sdp", pricing_rounds=4, pricing_atoms=16, smoothing=1.0)
+    assert seen and all(s == 1.0 and m is None for _, s, m in seen)
 
 
 def test_rough_masters_clean_up_at_the_working_set_cap_and_go_on(monkeypatch):
@@ -282,7 +310,7 @@ def test_rough_masters_clean_up_at_the_working_set_cap_and_go_on(monkeypatch):
         return run
 
     monkeypatch.setattr(rounding, "column_generation", spy)
-    S, alpha, obj, stop = improve_by_pricing(problem, Xb, S0, rounds=20, max_new=6, factors=F, master_steps=5,
+    S, alpha, obj, stop = improve_by_pricing(problem, Xb, S0, rounds=20, max_new=6, factors=F, master_steps=3,
                                              max_working_set=60, rng=np.random.default_rng(0))
     assert len(calls) >= 2                                   # it went on after the first stop
     assert all(stop_k == "working_set" for _, stop_k, _ in calls[:-1])

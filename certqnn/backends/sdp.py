@@ -21,6 +21,7 @@ from ..shor.loss_models import cone_model, dual_point, has_cone_model
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..progress import working
+from ..rounding import SMOOTHING
 from ..result import DualData, Result, Status
 from ..shor import ENGINE_OPTIONS, dual_diagonal, engine_family, make_engine
 from ..shor.fo_engine import METHODS as FO_METHODS
@@ -77,6 +78,9 @@ class SdpBackend(Backend):
                                        "budget; quadratic losses; 0: solve every round exactly); the final atoms are "
                                        "always solved exactly", parse=int)
         pricing_atoms: int = option(128, "rounding: atoms added per pricing round", parse=int)
+        smoothing: float = option(SMOOTHING, "rounding: dual smoothing; the pricing rounds search at "
+                                             "lambda w_master + (1 - lambda) w_sdp first and at w_master when that "
+                                             "finds nothing (1: at w_master only)", parse=float)
         seed: int = option(0, "random seed for sampling", parse=int)
 
         def validate(self):
@@ -104,6 +108,14 @@ class SdpBackend(Backend):
             if self.master_steps != MASTER_STEPS and not (self.rounding and self.local_search and self.pricing_rounds):
                 raise InvalidProblemError("master_steps", "budgets the Lasso solves of the rounding's pricing rounds "
                                                           "and this run has none: drop it, or set --pricing-rounds >= 1")
+            if isinstance(self.smoothing, bool) or not isinstance(self.smoothing, (int, float)) \
+                    or not 0.0 < self.smoothing <= 1.0:
+                raise InvalidProblemError("smoothing", f"must be a number in (0, 1], got {self.smoothing!r} "
+                                                       "(1: no smoothing; 0 would price at the relaxation's dual "
+                                                       "point only, which has no violators)")
+            if self.smoothing != SMOOTHING and not (self.rounding and self.local_search and self.pricing_rounds):
+                raise InvalidProblemError("smoothing", "smooths the rounding's pricing rounds and this run has none: "
+                                                       "drop it, or set --pricing-rounds >= 1")
             check_positive("cut_tol", self.cut_tol)
             if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
                 raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
@@ -194,6 +206,7 @@ class SdpBackend(Backend):
                                                             local_search=o.local_search, seed=o.seed,
                                                             pricing_rounds=o.pricing_rounds, per_round=o.pricing_atoms,
                                                             master_steps=o.master_steps or None,
+                                                            smoothing=o.smoothing,
                                                             max_candidates=min(o.candidates, 2 * problem.n),
                                                             deadline=deadline)
                 support = rounding_report.pop("unconstrained_support", None)
