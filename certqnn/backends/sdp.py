@@ -21,7 +21,7 @@ from ..shor.loss_models import cone_model, dual_point, has_cone_model
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..progress import working
-from ..rounding import SMOOTHING
+from ..rounding import SMOOTHING, unit_diagonal
 from ..result import DualData, Result, Status
 from ..shor import ENGINE_OPTIONS, dual_diagonal, engine_family, make_engine
 from ..shor.fo_engine import METHODS as FO_METHODS
@@ -199,7 +199,7 @@ class SdpBackend(Backend):
             # away, so they skip the rounding (its memory and time) and return the bound alone
             report["rounding"] = f"skipped on MPI rank {comm.Get_rank()} (rank 0 rounds)"
         elif o.rounding:
-            from ..rounding import round_relaxation
+            from ..rounding import round_relaxation     # looked up per run: a probe may replace it
 
             try:
                 network, rounding_report = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=o.samples,
@@ -287,7 +287,6 @@ class SdpBackend(Backend):
     def _separate(eng, sdp, Xb, target, beta, act, o, engine_kw, deadline, kappa, c0):
         """Triangle-cut separation rounds, each warm-started from the last solution.
         Returns (sdp, cuts on Z+, cuts on Z-, report)."""
-        from ..rounding import unit_diagonal
         from ..triangles import find_violated
 
         shor_value = sdp.solver_objective
