@@ -158,6 +158,40 @@ def test_local_search_returns_one_flip_maxima():
     assert value >= base.max() - 1e-12 and value == pytest.approx(value_of(Q, u))
 
 
+def _greedy_one_column(Q, s, max_flips):
+    """Best-improvement 1-flip ascent of one start, flips scored by whole re-evaluation (the
+    first coordinate on ties), the plain loop one_flip_ascent vectorizes."""
+    s = s.copy()
+    for _ in range(max_flips):
+        base = value_of(Q, s)
+        gains = []
+        for i in range(s.size):
+            t = s.copy()
+            t[i] *= -1
+            gains.append(value_of(Q, t) - base)
+        i = int(np.argmax(gains))
+        if gains[i] <= 0:
+            break
+        s[i] *= -1
+    return s
+
+
+@settings(max_examples=60, deadline=None)
+@given(p=st.integers(1, 9), k=st.integers(1, 40), seed=st.integers(0, 2 ** 31 - 1),
+       sweeps=st.sampled_from([1, 2, 5, 1000]))
+def test_one_flip_ascent_climbs_every_start_on_its_own(p, k, seed, sweeps):
+    # integer Q: every gain is exact, so the vectorized ascent (which drops the columns that stop)
+    # must take the very flips of the plain per-start loop, ties included
+    rng = np.random.default_rng(seed)
+    A = rng.integers(-3, 4, size=(p + 1, p + 1)).astype(float)
+    Q = A + A.T
+    S = np.where(rng.random((p, k)) < 0.5, -1.0, 1.0)
+    got = one_flip_ascent(Q, S, max_sweeps=sweeps)
+    want = np.column_stack([_greedy_one_column(Q, S[:, j], sweeps) for j in range(k)])
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(S, np.where(S > 0, 1.0, -1.0))       # the starts are not written to
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("p,even", [(22, True), (23, False)])
 def test_bnb_matches_meet_in_the_middle_on_larger_instances(p, even):

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 
 from .. import limits
+from ..checks import check_positive
 from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..problem import QNNProblem
 from ..result import Result, Status
@@ -66,7 +67,7 @@ class AutoBackend(base.Backend):
 
         def validate(self):
             super().validate()
-            base.check_positive("tol", self.tol)
+            check_positive("tol", self.tol)
             if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
                 raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
 

@@ -54,19 +54,6 @@ class Options:
         self.validate()
 
 
-def check_choice(name: str, value, allowed) -> None:
-    """Raise InvalidProblemError naming option `name` unless value is one of `allowed`."""
-    if value not in allowed:
-        raise InvalidProblemError(name, f"unknown value {value!r}; use one of: {', '.join(map(str, allowed))}")
-
-
-def check_positive(name: str, value, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidProblemError(name, f"must be a positive number, got {value!r}")
-
-
 def declared_options(options_cls: type[Options]) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(options_cls)}
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_choice, check_positive
 from ..column_generation import Budget, ExactPricer, LocalSearchPricer, PricingState, column_generation
 from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..gaps import dual_lower_bound, relative_gap
@@ -56,13 +57,13 @@ class ColumnGenerationBackend(Backend):
 
         def validate(self):
             super().validate()
-            base.check_positive("tol", self.tol)
+            check_positive("tol", self.tol)
             for name in ("max_rounds", "per_round", "restarts", "max_atoms"):
                 check_count(name, getattr(self, name))
             if isinstance(self.tree_leaves, bool) or not isinstance(self.tree_leaves, (int, np.integer)) \
                     or self.tree_leaves < 0:
                 raise InvalidProblemError("tree_leaves", f"must be a non-negative integer, got {self.tree_leaves!r}")
-            base.check_choice("pricing", self.pricing, PRICING)
+            check_choice("pricing", self.pricing, PRICING)
             if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
                 raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from ..checks import check_positive
 from ..column_generation import Budget, ExactPricer, column_generation
 from ..errors import UnsupportedProblemError
 from ..limits import ENUMERATION_BACKEND_MAX_DIM
@@ -33,7 +34,7 @@ class EnumerationBackend(Backend):
 
         def validate(self):
             super().validate()
-            base.check_positive("tol", self.tol)
+            check_positive("tol", self.tol)
             for name in ("max_rounds", "per_round"):
                 check_count(name, getattr(self, name))
 

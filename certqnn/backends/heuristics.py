@@ -36,7 +36,8 @@ from ..heuristics.refit import refit_alpha
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..result import DualData, Result, Status
-from .base import Backend, Options, check_choice, check_positive, option, register
+from ..checks import check_choice, check_positive
+from .base import Backend, Options, option, register
 
 SCHEDULES = ("exponential", "cosine", "constant")
 OPTIMIZERS = ("adam", "sgd")

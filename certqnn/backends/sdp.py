@@ -25,7 +25,8 @@ from ..rounding import SMOOTHING, unit_diagonal
 from ..result import DualData, Result, Status
 from ..shor import ENGINE_OPTIONS, dual_diagonal, engine_family, make_engine
 from ..shor.fo_engine import METHODS as FO_METHODS
-from .base import Backend, Options, check_choice, check_positive, option, register
+from ..checks import check_choice, check_positive, check_unit_fraction
+from .base import Backend, Options, option, register
 
 # feature-sign steps per Lasso solve in the rounding's pricing rounds (docs/math.md §7)
 MASTER_STEPS = 40
@@ -108,11 +109,8 @@ class SdpBackend(Backend):
             if self.master_steps != MASTER_STEPS and not (self.rounding and self.local_search and self.pricing_rounds):
                 raise InvalidProblemError("master_steps", "budgets the Lasso solves of the rounding's pricing rounds "
                                                           "and this run has none: drop it, or set --pricing-rounds >= 1")
-            if isinstance(self.smoothing, bool) or not isinstance(self.smoothing, (int, float)) \
-                    or not 0.0 < self.smoothing <= 1.0:
-                raise InvalidProblemError("smoothing", f"must be a number in (0, 1], got {self.smoothing!r} "
-                                                       "(1: no smoothing; 0 would price at the relaxation's dual "
-                                                       "point only, which has no violators)")
+            check_unit_fraction("smoothing", self.smoothing, "1: no smoothing; 0 would price at the relaxation's "
+                                                             "dual point only, which has no violators")
             if self.smoothing != SMOOTHING and not (self.rounding and self.local_search and self.pricing_rounds):
                 raise InvalidProblemError("smoothing", "smooths the rounding's pricing rounds and this run has none: "
                                                        "drop it, or set --pricing-rounds >= 1")

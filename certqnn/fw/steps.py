@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_choice, check_positive_int
 from ..errors import InvalidProblemError
 from ..problem import QNNProblem
 from .lmo import LMOS
@@ -197,11 +198,6 @@ def tau_bound_general(ub: float, loss, w: np.ndarray, y: np.ndarray, rho: float,
 
 
 # -- option checks (each raises InvalidProblemError naming the option) ---------------------------
-def check_choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise InvalidProblemError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
-
-
 def check_tau(tau, form: str, lmo: str | None = None) -> None:
     """tau: a positive number (the l1 budget), "adaptive" (penalized form, exact LMO) or None."""
     if tau == "adaptive":
@@ -212,13 +208,6 @@ def check_tau(tau, form: str, lmo: str | None = None) -> None:
     elif tau is not None and (isinstance(tau, bool) or not isinstance(tau, (int, float))
                               or not (np.isfinite(tau) and tau > 0)):
         raise InvalidProblemError("tau", f"must be a positive number (an l1 budget), 'adaptive' or None, got {tau!r}")
-
-
-def check_positive_int(name: str, value, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidProblemError(name, f"must be a positive integer, got {value!r}")
 
 
 def check_loop(max_iter, tol, time_limit) -> None:

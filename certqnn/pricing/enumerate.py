@@ -76,4 +76,5 @@ def quadratic_value(Q: np.ndarray, S: np.ndarray) -> np.ndarray:
     """s~^T Q s~ for each column of S (p, m): shape (m,)."""
     S = np.asarray(S, float)
     St = np.vstack([S, np.ones((1, S.shape[1]))])
-    return np.einsum("kj,kl,lj->j", St, Q, St)
+    # Q @ St by BLAS, then the column dots: a three-operand einsum would loop in plain C
+    return np.einsum("kj,kj->j", St, Q @ St)

@@ -11,28 +11,44 @@ from .enumerate import quadratic_value
 
 def one_flip_ascent(Q: np.ndarray, S: np.ndarray, max_sweeps: int = 1000) -> np.ndarray:
     """Greedy 1-flip ascent of s~^T Q s~ from each column of S (p, k) with +-1 entries; returns the
-    local maxima (p, k). Flipping s_i changes the value by -4 s_i (Q s~)_i + 4 Q_ii."""
-    S = np.array(S, float)
+    local maxima (p, k). Flipping s_i changes the value by -4 s_i (Q s~)_i + 4 Q_ii.
+
+    Each sweep flips, in every column still moving, the coordinate of largest gain. A column that
+    has stopped is left there (its gains no longer change), so the sweeps work on the moving
+    columns only: most starts stop after a few flips, a few climb for ~p/2 sweeps. The columns are
+    held as rows (k, p+1), so that a flip's update reads one contiguous row of Q^T."""
+    S = np.asarray(S, float)
     p = S.shape[0]
     if p == 0 or S.shape[1] == 0:
-        return S
+        return S.copy()
     Ut = np.vstack([S, np.ones((1, S.shape[1]))])
-    QU = Q @ Ut
-    dQ = np.diag(Q)[:p, None]
-    cols_all = np.arange(S.shape[1])
+    QU = np.ascontiguousarray((Q @ Ut).T)               # row j: Q s~_j
+    U = np.ascontiguousarray(Ut.T)
+    QT = np.ascontiguousarray(np.asarray(Q, float).T)
+    dQ = np.diag(Q)[:p]
+    # the stopping test's scale is the largest |Q s~| over every column, moving or stopped
+    scale_stopped = 0.0
+    moving = np.arange(S.shape[1])
+    U_m, QU_m = U, QU
     for _ in range(max_sweeps):
-        gain = 4.0 * (dQ - Ut[:p] * QU[:p])
-        k = np.argmax(gain, axis=0)
-        best = gain[k, cols_all]
-        move = best > 1e-12 * (1.0 + np.abs(QU).max())
-        if not move.any():
-            break
-        cols = np.flatnonzero(move)
-        ks = k[cols]
-        delta = -2.0 * Ut[ks, cols]
-        Ut[ks, cols] += delta
-        QU[:, cols] += Q[:, ks] * delta
-    return Ut[:p]
+        gain = 4.0 * (dQ - U_m[:, :p] * QU_m[:, :p])
+        k = np.argmax(gain, axis=1)
+        rows = np.arange(moving.size)
+        move = gain[rows, k] > 1e-12 * (1.0 + max(scale_stopped, np.abs(QU_m).max()))
+        if not move.all():
+            stopped = ~move
+            U[moving[stopped]] = U_m[stopped]
+            scale_stopped = max(scale_stopped, np.abs(QU_m[stopped]).max())
+            if not move.any():
+                return U[:, :p].T.copy()
+            moving, k = moving[move], k[move]
+            U_m, QU_m = U_m[move], QU_m[move]
+            rows = np.arange(moving.size)
+        delta = -2.0 * U_m[rows, k]
+        U_m[rows, k] += delta
+        QU_m += QT[k] * delta[:, None]
+    U[moving] = U_m
+    return U[:, :p].T.copy()
 
 
 def local_search_max(Q: np.ndarray, starts: np.ndarray | None = None, restarts: int = 64,

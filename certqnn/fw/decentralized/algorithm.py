@@ -61,8 +61,9 @@ from ...problem import QNNProblem
 from ...progress import progress
 from ..centralized import require_smooth_loss
 from ..lmo import make_lmo
-from ..steps import (DQSFW_STEPS, RunOutcome, check_choice, check_common, check_positive_int, classical_step, default_tau,
-                     fw_gap, line_search_step, penalty_weight, tau_bound, vertex)
+from ...checks import check_choice, check_positive_int, check_unit_fraction
+from ..steps import (DQSFW_STEPS, RunOutcome, check_common, classical_step, default_tau, fw_gap, line_search_step,
+                     penalty_weight, tau_bound, vertex)
 from .comm import ENGINES, Communicator, build_graph, make_communicator, mpi_world_size
 from .compression import Packing, Quantizer
 from .state import AgentState, RunState, Setup
@@ -265,8 +266,7 @@ def check_options(agents, bits, batch, gossip_step, engine, split, tracking, rep
         raise InvalidProblemError("bits", f"must be an integer in 1..16, or 32 for no compression, got {bits!r}")
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1):
         raise InvalidProblemError("batch", f"must be a positive integer (minibatch per agent) or None (full shard), got {batch!r}")
-    if isinstance(gossip_step, bool) or not (isinstance(gossip_step, (int, float)) and 0 < gossip_step <= 1):
-        raise InvalidProblemError("gossip_step", f"must be in (0, 1], got {gossip_step!r}")
+    check_unit_fraction("gossip_step", gossip_step, "1: plain gossip averaging")
     if not isinstance(tracking, bool):
         raise InvalidProblemError("tracking", f"must be True or False, got {tracking!r}")
     check_positive_int("report_every", report_every)
