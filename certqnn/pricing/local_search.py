@@ -30,15 +30,19 @@ def one_flip_ascent(Q: np.ndarray, S: np.ndarray, max_sweeps: int = 1000) -> np.
     scale_stopped = 0.0
     moving = np.arange(S.shape[1])
     U_m, QU_m = U, QU
+    half_gain = np.empty((S.shape[1], p))               # gain / 4 (an exact scaling: same argmax)
     for _ in range(max_sweeps):
-        gain = 4.0 * (dQ - U_m[:, :p] * QU_m[:, :p])
-        k = np.argmax(gain, axis=1)
+        g = half_gain[:moving.size]
+        np.multiply(U_m[:, :p], QU_m[:, :p], out=g)
+        np.subtract(dQ, g, out=g)
+        k = np.argmax(g, axis=1)
         rows = np.arange(moving.size)
-        move = gain[rows, k] > 1e-12 * (1.0 + max(scale_stopped, np.abs(QU_m).max()))
+        scale = max(scale_stopped, QU_m.max(), -QU_m.min())
+        move = 4.0 * g[rows, k] > 1e-12 * (1.0 + scale)
         if not move.all():
             stopped = ~move
             U[moving[stopped]] = U_m[stopped]
-            scale_stopped = max(scale_stopped, np.abs(QU_m[stopped]).max())
+            scale_stopped = max(scale_stopped, QU_m[stopped].max(), -QU_m[stopped].min())
             if not move.any():
                 return U[:, :p].T.copy()
             moving, k = moving[move], k[move]
@@ -46,7 +50,9 @@ def one_flip_ascent(Q: np.ndarray, S: np.ndarray, max_sweeps: int = 1000) -> np.
             rows = np.arange(moving.size)
         delta = -2.0 * U_m[rows, k]
         U_m[rows, k] += delta
-        QU_m += QT[k] * delta[:, None]
+        step = QT[k]
+        step *= delta[:, None]
+        QU_m += step
     U[moving] = U_m
     return U[:, :p].T.copy()
 
