@@ -266,3 +266,39 @@ def test_budgeted_qp_is_feasible_and_optimal(inst, weight, frac):
         assert lam >= -1e-6 * scale
         assert np.all(np.abs(g[~nz]) <= penalty + lam + 1e-6 * scale)
         assert value(a) <= value(free * (tau / np.abs(free).sum())) + 1e-9 * max(1.0, value(a))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 31 - 1), k=st.integers(1, 12), smallest=st.sampled_from([0.0, 1e-12, 1e-6, 0.1, 1.0]))
+def test_the_cholesky_shortcut_sees_an_eigenvalue_below_the_level(seed, k, smallest):
+    """_no_null_vector(gram, level) is True exactly when every eigenvalue exceeds the level
+    (eigenvalues placed well clear of it), reading the upper triangle only."""
+    from certqnn.lasso import _no_null_vector
+
+    rng = np.random.default_rng(seed)
+    V, _ = np.linalg.qr(rng.standard_normal((k, k)))
+    vals = np.concatenate([[smallest], 1.0 + rng.random(k - 1)])
+    gram = (V * vals) @ V.T
+    gram[np.tril_indices(k, -1)] = rng.standard_normal(k * (k - 1) // 2)     # junk below the diagonal
+    for level in (1e-9, 1e-4):
+        assert _no_null_vector(gram, level) == (smallest > level)
+    before = gram.copy()
+    _no_null_vector(gram, 1e-9)
+    np.testing.assert_array_equal(gram, before)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_caratheodory_reduce_leaves_independent_atoms_alone(seed):
+    """Fewer atoms than rows, independent outputs: no null vector, alpha comes back unchanged
+    (by the Cholesky shortcut); two dependent columns added (a null vector of the outputs that
+    also keeps the l1 norm): the reduction still removes one atom."""
+    rng = np.random.default_rng(seed)
+    Phi = rng.standard_normal((50, 20))
+    alpha = rng.standard_normal(20)
+    np.testing.assert_array_equal(caratheodory_reduce(Phi, alpha), alpha)
+    Phi2 = np.hstack([Phi, Phi[:, :3] @ rng.standard_normal((3, 2))])
+    alpha2 = np.append(alpha, [0.5, -0.25])
+    reduced = caratheodory_reduce(Phi2, alpha2)
+    assert np.count_nonzero(reduced) == 21
+    np.testing.assert_allclose(Phi2 @ reduced, Phi2 @ alpha2, rtol=1e-9, atol=1e-9)
+    assert np.abs(reduced).sum() == pytest.approx(np.abs(alpha2).sum(), rel=1e-9)
