@@ -420,7 +420,10 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
     best_lb, stop, rounds = -math.inf, "budget", 0
     rho, rho_ub, prev = math.nan, math.inf, math.inf
     w = master.gradient()
-    with blas_single_thread(), progress(total=None, desc=desc, unit="round") as bar:
+    # a run budgeted in pricing calls alone (the rounding's) has a known end: the bar shows it and
+    # an estimate of the time left; a certified run stops at convergence, a timed one at its limit
+    total = budget.max_rounds if budget.max_pricings is not None and budget.deadline is None else None
+    with blas_single_thread(), progress(total=total, desc=desc, unit="round") as bar:
         for rounds in range(1, budget.max_rounds + 1):
             t0 = time.perf_counter()
             obj = master.solve()

@@ -70,6 +70,26 @@ def test_work_budget_and_deadline_stop_the_loop():
     assert late.stop == "time_limit" and late.time_limit_hit and late.lower_bound is None
 
 
+def test_the_progress_bar_knows_the_end_of_a_run_budgeted_in_pricing_calls(monkeypatch):
+    """The rounding's runs (a pricing budget, no deadline) show how many rounds are left; a
+    certified run (it ends at convergence) and a timed one (at its limit) show a count only."""
+    import certqnn.column_generation as cg
+
+    totals = []
+    real = cg.progress
+
+    def spy(total=None, **kw):
+        totals.append(total)
+        return real(total=total, **kw)
+
+    monkeypatch.setattr(cg, "progress", spy)
+    problem = make_problem(3, 60, 10, beta_fraction=0.02)
+    column_generation(problem, [LocalSearchPricer(4)], Budget(max_rounds=6, max_pricings=5, per_round=1))
+    column_generation(problem, [ExactPricer()], Budget(max_rounds=7, per_round=1), tol=1e-12)
+    column_generation(problem, [LocalSearchPricer(4)], Budget(max_rounds=6, max_pricings=5, deadline=1e18))
+    assert totals == [6, None, None]
+
+
 def test_restricted_master_goes_through_the_loss_quadratic_model():
     problem = make_problem(1, 30, 6, beta_fraction=0.1)
     master = RestrictedMaster(problem.binary_design(), problem)
