@@ -199,8 +199,9 @@ class _ActiveFactor:
 
     def append(self, j: int, y: np.ndarray, r2_full: float):
         k, r = self.k, np.sqrt(r2_full)
-        grown = np.zeros((k + 1, k + 1))
+        grown = np.empty((k + 1, k + 1))                 # not zeros: U is copied in, one pass less
         grown[:k, :k], grown[:k, k], grown[k, k] = self.U, y, r
+        grown[k, :k] = 0.0
         self.U = grown
         self.W = np.vstack([self.W, -(y @ self.W)[None, :] / r])   # the last row of U'^-T E
         self.act = np.append(self.act, j)
@@ -225,8 +226,9 @@ class _ActiveFactor:
             return np.zeros(0, int)
         R22 = np.linalg.cholesky(M[np.ix_(keep, keep)]).T
         b = len(keep)
-        grown = np.zeros((k + b, k + b))
+        grown = np.empty((k + b, k + b))
         grown[:k, :k], grown[:k, k:], grown[k:, k:] = self.U, Y[:, keep], R22
+        grown[k:, :k] = 0.0
         self.U = grown
         rows = -solve_triangular(R22, Y[:, keep].T @ self.W, trans="T", check_finite=False)
         self.W = np.vstack([self.W, rows])
