@@ -30,6 +30,12 @@ def check_positive_int(name: str, value, allow_none: bool = False) -> None:
         raise InvalidProblemError(name, f"must be a positive integer, got {value!r}")
 
 
+def check_nonnegative_int(name: str, value) -> None:
+    """value must be an integer >= 0 (a seed, or a budget where 0 turns a stage off)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidProblemError(name, f"must be a non-negative integer, got {value!r}")
+
+
 def check_unit_fraction(name: str, value, meaning: str = "") -> None:
     """value must be a number in (0, 1]; `meaning` (optional) says what the ends of the range do."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:

@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass
 
 from .. import limits
-from ..checks import check_positive
-from ..errors import InvalidProblemError, UnsupportedProblemError
+from ..checks import check_nonnegative_int, check_positive
+from ..errors import UnsupportedProblemError
 from ..problem import QNNProblem
 from ..result import Result, Status
 from . import base
@@ -68,8 +68,7 @@ class AutoBackend(base.Backend):
         def validate(self):
             super().validate()
             check_positive("tol", self.tol)
-            if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-                raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
+            check_nonnegative_int("seed", self.seed)
 
     def supports(self, problem: QNNProblem):
         methods = [m for m in plan(problem, None) if get_backend(m).supports(problem)[0]]

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import check_choice, check_positive
+from ..checks import check_choice, check_nonnegative_int, check_positive, check_positive_int
 from ..column_generation import Budget, ExactPricer, LocalSearchPricer, PricingState, column_generation
-from ..errors import InvalidProblemError, UnsupportedProblemError
+from ..errors import UnsupportedProblemError
 from ..gaps import dual_lower_bound, relative_gap
 from ..lifting import q_matrix
 from ..limits import COLGEN_MAX_DIM, TREE_ENUM_MAX_FREE, TREE_PROVE_MAX_LEAVES, VERIFY_EXACT_MAX_DIM
@@ -29,7 +29,7 @@ from ..result import DualData, Result
 from ..trusted.rho import q_matrix_with_error
 from . import base
 from .base import Backend, option, register
-from .exact_lasso import check_count, result_from_run, supports_master
+from .exact_lasso import result_from_run, supports_master
 
 PRICING = ("auto", "mitm", "bnb")
 
@@ -59,13 +59,10 @@ class ColumnGenerationBackend(Backend):
             super().validate()
             check_positive("tol", self.tol)
             for name in ("max_rounds", "per_round", "restarts", "max_atoms"):
-                check_count(name, getattr(self, name))
-            if isinstance(self.tree_leaves, bool) or not isinstance(self.tree_leaves, (int, np.integer)) \
-                    or self.tree_leaves < 0:
-                raise InvalidProblemError("tree_leaves", f"must be a non-negative integer, got {self.tree_leaves!r}")
+                check_positive_int(name, getattr(self, name))
+            check_nonnegative_int("tree_leaves", self.tree_leaves)
             check_choice("pricing", self.pricing, PRICING)
-            if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-                raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
+            check_nonnegative_int("seed", self.seed)
 
     def supports(self, problem: QNNProblem):
         p = problem.binary_dim

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..checks import check_positive
+from ..checks import check_positive, check_positive_int
 from ..column_generation import Budget, ExactPricer, column_generation
 from ..errors import UnsupportedProblemError
 from ..limits import ENUMERATION_BACKEND_MAX_DIM
@@ -17,7 +17,7 @@ from ..problem import QNNProblem
 from ..result import Result
 from . import base
 from .base import Backend, option, register
-from .exact_lasso import check_count, result_from_run, supports_master
+from .exact_lasso import result_from_run, supports_master
 
 
 @register
@@ -36,7 +36,7 @@ class EnumerationBackend(Backend):
             super().validate()
             check_positive("tol", self.tol)
             for name in ("max_rounds", "per_round"):
-                check_count(name, getattr(self, name))
+                check_positive_int(name, getattr(self, name))
 
     def supports(self, problem: QNNProblem):
         p = problem.binary_dim

@@ -6,7 +6,6 @@ import math
 import time
 
 from ..column_generation import ColumnGenerationRun
-from ..errors import InvalidProblemError
 from ..gaps import relative_gap
 from ..losses import master_model
 from ..problem import QNNProblem
@@ -21,12 +20,6 @@ def supports_master(problem: QNNProblem) -> tuple[bool, str]:
         return False, (f"the Lasso master models quadratic, smooth and piecewise-linear losses; the "
                        f"{problem.loss.spec!r} loss declares none (loss.model) and is not quadratic")
     return True, ""
-
-
-def check_count(name: str, value) -> None:
-    """Raise InvalidProblemError naming option `name` unless value is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidProblemError(name, f"must be a positive integer, got {value!r}")
 
 
 def _json_float(x) -> float | None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_choice, check_positive
 from ..errors import InvalidProblemError
 from ..heuristics import AskewSGD, BCGD, BinaryRelax, CoarseGradient, PTQ, STE, TrainingConfig, train
 from ..heuristics.coarse_gradient import PROXIES
@@ -36,7 +37,6 @@ from ..heuristics.refit import refit_alpha
 from ..network import QuantizedNetwork
 from ..problem import QNNProblem
 from ..result import DualData, Result, Status
-from ..checks import check_choice, check_positive
 from .base import Backend, Options, option, register
 
 SCHEDULES = ("exponential", "cosine", "constant")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import limits
+from ..checks import check_choice, check_nonnegative_int, check_positive, check_positive_int, check_unit_fraction
 from ..errors import InvalidProblemError, UnsupportedProblemError
 from ..lifting import apply_lifted, q_matrix
 from ..losses import master_model, quadratic_model
@@ -25,7 +26,6 @@ from ..rounding import SMOOTHING, unit_diagonal
 from ..result import DualData, Result, Status
 from ..shor import ENGINE_OPTIONS, dual_diagonal, engine_family, make_engine
 from ..shor.fo_engine import METHODS as FO_METHODS
-from ..checks import check_choice, check_positive, check_unit_fraction
 from .base import Backend, Options, option, register
 
 # feature-sign steps per Lasso solve in the rounding's pricing rounds (docs/math.md §7)
@@ -99,13 +99,9 @@ class SdpBackend(Backend):
                 raise InvalidProblemError("cuts", f"triangle cuts are implemented for the scs engine only, not {self.engine!r}")
             check_positive("eps", self.eps, allow_none=True)
             for name in ("max_iters", "cut_rounds", "cuts_per_round", "samples", "candidates", "pricing_atoms"):
-                value = getattr(self, name)
-                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                    raise InvalidProblemError(name, f"must be an integer >= 1, got {value!r}")
+                check_positive_int(name, getattr(self, name), allow_none=True)
             for name in ("pricing_rounds", "master_steps"):
-                value = getattr(self, name)
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise InvalidProblemError(name, f"must be an integer >= 0, got {value!r}")
+                check_nonnegative_int(name, getattr(self, name))
             if self.master_steps != MASTER_STEPS and not (self.rounding and self.local_search and self.pricing_rounds):
                 raise InvalidProblemError("master_steps", "budgets the Lasso solves of the rounding's pricing rounds "
                                                           "and this run has none: drop it, or set --pricing-rounds >= 1")
@@ -115,8 +111,7 @@ class SdpBackend(Backend):
                 raise InvalidProblemError("smoothing", "smooths the rounding's pricing rounds and this run has none: "
                                                        "drop it, or set --pricing-rounds >= 1")
             check_positive("cut_tol", self.cut_tol)
-            if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-                raise InvalidProblemError("seed", f"must be a non-negative integer, got {self.seed!r}")
+            check_nonnegative_int("seed", self.seed)
 
     def supports(self, problem: QNNProblem):
         if not has_cone_model(problem.loss, problem.y):

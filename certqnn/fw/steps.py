@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import check_choice, check_positive_int
+from ..checks import check_choice, check_nonnegative_int, check_positive_int
 from ..errors import InvalidProblemError
 from ..problem import QNNProblem
 from .lmo import LMOS
@@ -229,8 +229,7 @@ def check_common(form: str, tau, step: str, steps: tuple[str, ...], lmo, max_ite
     check_tau(tau, form, lmo if isinstance(lmo, str) else None)
     check_choice("step", step, steps)
     check_loop(max_iter, tol, time_limit)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidProblemError("seed", f"must be a nonnegative integer, got {seed!r}")
+    check_nonnegative_int("seed", seed)
 
 
 def parse_tau(text: str) -> float | str:

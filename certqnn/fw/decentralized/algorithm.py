@@ -53,6 +53,7 @@ from typing import Callable
 
 import numpy as np
 
+from ...checks import check_choice, check_positive_int, check_unit_fraction
 from ...errors import InvalidProblemError, SolverError
 from ...gaps import relative_gap
 from ...losses import quadratic_model
@@ -61,7 +62,6 @@ from ...problem import QNNProblem
 from ...progress import progress
 from ..centralized import require_smooth_loss
 from ..lmo import make_lmo
-from ...checks import check_choice, check_positive_int, check_unit_fraction
 from ..steps import (DQSFW_STEPS, RunOutcome, check_common, classical_step, default_tau, fw_gap, line_search_step,
                      penalty_weight, tau_bound, vertex)
 from .comm import ENGINES, Communicator, build_graph, make_communicator, mpi_world_size
