@@ -174,6 +174,35 @@ def _held_out(cert: Certificate, problem: QNNProblem, test) -> str:
 
 
 _SOLVE_SECONDS: dict[int, float] = {}
+# runs at least this long print where their time went (the table has the total only)
+TIME_LINE_SECONDS = 10.0
+
+
+def _where_the_time_went(result, solve_seconds: float, total_seconds: float) -> str:
+    """One line: the stages of the solve (the sdp backend's relaxation and rounding, with the fo
+    engine's time in passes; auto's methods, each with its stages; else the backend's time), then
+    the certification."""
+    t = result.timings or {}
+
+    def sdp_stages(s: dict) -> list[str]:
+        parts = [f"relaxation {s['sdp']:.1f} s"]
+        if "fo_time_in_passes" in s:
+            parts[0] += f" (fo engine {s['fo_solve']:.1f} s = {s['fo_time_in_passes']:.0f} passes' time)"
+        if "rounding" in s:
+            parts.append(f"rounding {s['rounding']:.1f} s")
+        return parts
+
+    if result.backend == "auto":
+        parts = []
+        for name in result.report.get("methods", []):
+            stages = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith(name + ".")}
+            parts.append(f"{name} {t.get(name, float('nan')):.1f} s"
+                         + (f" ({', '.join(sdp_stages(stages))})" if "sdp" in stages else ""))
+    elif "sdp" in t:
+        parts = sdp_stages(t)
+    else:
+        parts = [f"{result.backend} {solve_seconds:.1f} s"]
+    return f"time: {', '.join(parts)}, certify {total_seconds - solve_seconds:.1f} s"
 
 
 def _run(problem, backend_spec: str, options: dict, exact_value=None):
@@ -320,6 +349,8 @@ def _solve_and_report(args, data, problem, test, options) -> int:
         print(f"the time limit stopped the run{after} (backend '{result.backend}'); certifying took "
               f"{row.seconds - solved if solved is not None else float('nan'):.1f} s more (not limited). "
               "The bounds above are certified; the gap is what was reached before the stop")
+    if row.seconds >= TIME_LINE_SECONDS and id(result) in _SOLVE_SECONDS:
+        print(_where_the_time_went(result, _SOLVE_SECONDS[id(result)], row.seconds))
     if test is not None:
         print(f"{_held_out(cert, problem, test)}; certified relative gap {cert.relative_gap:.2e} (training objective)")
     t = cert.tightness

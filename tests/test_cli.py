@@ -162,3 +162,40 @@ def test_every_loss_is_certified_from_the_command_line_by_enumeration_and_bracke
 def test_a_classification_loss_on_regression_data_is_refused_up_front(capsys):
     assert main(["solve", "sklearn:diabetes", "--loss", "logistic", "--backend", "enumeration"]) == 2
     assert "two-class" in capsys.readouterr().err
+
+
+def test_a_long_run_says_where_its_time_went(workdir, capsys, monkeypatch):
+    """Past TIME_LINE_SECONDS `solve` prints the stages: the sdp backend's relaxation and rounding
+    (their seconds add up to no more than the table's), auto's methods with their stages."""
+    import re
+
+    import certqnn.cli as cli
+
+    monkeypatch.setattr(cli, "TIME_LINE_SECONDS", 0.0)
+    assert main(["solve", "synthetic:n=60,d=6,seed=0", "--backend", "sdp"]) == 0
+    out = capsys.readouterr().out
+    line = next(s for s in out.splitlines() if s.startswith("time: "))
+    relaxation, rounding, certify = (float(x) for x in re.fullmatch(
+        r"time: relaxation ([\d.]+) s, rounding ([\d.]+) s, certify ([\d.]+) s", line).groups())
+    total = float(next(s for s in out.splitlines() if s.startswith("sdp:")).split()[-1])
+    assert relaxation + rounding + certify <= total + 0.2
+    assert main(["solve", "synthetic:n=60,d=6,seed=0"]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("time: "))
+    assert re.match(r"time: \w+ [\d.]+ s", line) and line.endswith(" s") and "certify" in line
+    monkeypatch.setattr(cli, "TIME_LINE_SECONDS", 1e9)
+    assert main(["solve", "synthetic:n=60,d=6,seed=0", "--backend", "sdp"]) == 0
+    assert "time: " not in capsys.readouterr().out
+
+
+def test_auto_lists_each_method_with_the_sdp_stages():
+    from types import SimpleNamespace
+
+    from certqnn.cli import _where_the_time_went
+
+    auto = SimpleNamespace(backend="auto", report={"methods": ["sdp", "colgen"]},
+                           timings={"sdp": 30.0, "sdp.sdp": 5.0, "sdp.rounding": 24.5, "sdp.fo_solve": 4.0,
+                                    "sdp.fo_pass": 0.1, "sdp.fo_time_in_passes": 40.0, "colgen": 12.0})
+    assert _where_the_time_went(auto, 42.0, 43.5) == ("time: sdp 30.0 s (relaxation 5.0 s (fo engine 4.0 s = 40 "
+                                                      "passes' time), rounding 24.5 s), colgen 12.0 s, certify 1.5 s")
+    other = SimpleNamespace(backend="colgen", report={}, timings={"master": 3.0})
+    assert _where_the_time_went(other, 7.25, 8.0) == "time: colgen 7.2 s, certify 0.8 s"

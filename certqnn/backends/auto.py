@@ -120,5 +120,7 @@ class AutoBackend(base.Backend):
             dual=best_dual.dual, relaxation=best_dual.relaxation, iterations=sum(r.iterations for r in results),
             seconds=time.perf_counter() - start, rho_method=best_dual.rho_method,
             support=best_network.support, report=report,
-            timings={f"{r.backend}": r.seconds for r in results},
+            # each method's total, and its own stages as "method.stage" (the CLI's time line)
+            timings={**{r.backend: r.seconds for r in results},
+                     **{f"{r.backend}.{k}": v for r in results for k, v in (r.timings or {}).items()}},
             time_limit_hit=any(r.time_limit_hit for r in results))

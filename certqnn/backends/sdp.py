@@ -184,7 +184,7 @@ class SdpBackend(Backend):
             z_plus = dual_diagonal(Q, sdp.S_minus_diag, +1.0)
             z_minus = dual_diagonal(Q, sdp.S_plus_diag, -1.0)
         sdp_value = loss.value(yhat, y) + beta * (sdp.Z_plus[-1, -1] + sdp.Z_minus[-1, -1])
-        support = None
+        support, rounding_seconds = None, None
         network = QuantizedNetwork(np.zeros((problem.d, 0)), np.zeros(0))
         comm = getattr(eng, "comm", None)
         if comm is not None and comm.Get_rank() != 0:
@@ -194,6 +194,7 @@ class SdpBackend(Backend):
         elif o.rounding:
             from ..rounding import round_relaxation     # looked up per run: a probe may replace it
 
+            rounding_start = time.perf_counter()
             try:
                 network, rounding_report = round_relaxation(problem, Xb, sdp.Z_plus, sdp.Z_minus, w, samples=o.samples,
                                                             local_search=o.local_search, seed=o.seed,
@@ -208,6 +209,7 @@ class SdpBackend(Backend):
                 # the refit's Lasso master cannot model this loss: the bound stands, the network
                 # stays empty (its objective L(0) is still a valid upper bound), and the report says why
                 report["rounding"] = f"skipped: {exc}"
+            rounding_seconds = time.perf_counter() - rounding_start
         timed_out = (deadline is not None and time.perf_counter() > deadline) or report.get("cut_rounds_stop") == "time_limit"
         d = sdp.details
         report.update({"engine": engine_spec + (f":{d['picos_solver']}" if "picos_solver" in d else ""),
@@ -218,6 +220,8 @@ class SdpBackend(Backend):
             report.update(fo_method=d["method"], fo_passes=d["passes"], fo_iterations=d["iterations"], fo_ranks=d["ranks"],
                           fo_sdp_upper=kappa * d["primal_upper"] + c0)
         timings = {"sdp": solve_seconds}
+        if rounding_seconds is not None:
+            timings["rounding"] = rounding_seconds
         if eng.name == "scs":
             report["scs_form"] = d.get("form")
             timings.update(scs_setup=d.get("setup_seconds"), scs_solve=d.get("solve_seconds"))
