@@ -18,7 +18,9 @@ from certqnn.activations import Polynomial
 from certqnn.errors import InvalidProblemError, UnsupportedProblemError
 from certqnn.shor import make_engine
 from certqnn.shor.elliptope import elliptope_bound
-from certqnn.shor.fo_engine import FoEngine, feasible_primal, offdiag_trace
+from certqnn.rows import RowSource
+from certqnn.shor.fo_engine import (FoEngine, LocalRows, _MatrixWStep, _RowWStep, feasible_primal,
+                                       offdiag_trace, w_step_space)
 from certqnn.testing import brute_force_optimum, make_problem, problems
 
 
@@ -74,6 +76,50 @@ def test_fo_matches_scs_and_proves_its_gap(seed, act, method):
     assert fo.solver_objective <= scs.solver_objective * (1 + 1e-6) + 1e-9
     assert fo.details["primal_upper"] >= scs.solver_objective * (1 - 1e-6) - 1e-9
     assert fo.details["primal_upper"] - fo.solver_objective <= 1e-6 * abs(fo.details["primal_upper"]) + 1e-12
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(4, 40), d=st.integers(2, 7), mu=st.floats(1e-3, 1e3))
+def test_the_w_step_in_rows_solves_the_matrix_system(seed, n, d, mu):
+    """Woodbury (docs/math.md §13): u from (mu I + 2 A T A^*) u = A(rhs) is A(V) for the V of
+    (mu I + 2 T A^*A T) V = rhs, whichever of n and dim range(T) is larger; w = u - t and
+    Q(w) agree to solver accuracy."""
+    problem = make_problem(seed, n, d, beta_fraction=0.3)
+    rows = LocalRows(RowSource.from_array(problem.binary_design(), activation=problem.activation, block_rows=7))
+    D = problem.binary_dim + 1
+    rng = np.random.default_rng(seed)
+    rhs = offdiag_trace(rng.standard_normal((D, D)) + rng.standard_normal((D, D)).T)
+    Qy = rows.q(problem.y)
+    w_m, Qw_m, _ = _MatrixWStep(rows, D).solve(rhs, mu, problem.y, Qy, 1e-13, 10_000)
+    w_r, Qw_r, _ = _RowWStep(rows, D).solve(rhs, mu, problem.y, Qy, 1e-13, 10_000)
+    scale = 1.0 + np.abs(w_m).max()
+    assert np.abs(w_r - w_m).max() <= 1e-6 * scale
+    assert np.abs(Qw_r - Qw_m).max() <= 1e-6 * (1.0 + np.abs(Qw_m).max())
+    # Q(w) is carried along the CG steps, not recomputed: it must be Q of the w returned
+    assert np.abs(Qw_r - rows.q(w_r)).max() <= 1e-8 * (1.0 + np.abs(Qw_r).max())
+
+
+@pytest.mark.parametrize("space", ["rows", "matrices"])
+@pytest.mark.parametrize("seed,n,d", [(0, 30, 10), (1, 60, 6)])
+def test_admm_reaches_the_scs_value_with_the_w_step_in_either_space(monkeypatch, space, seed, n, d):
+    monkeypatch.setattr(FoEngine, "W_STEP", space)
+    problem = make_problem(seed, n, d, beta_fraction=0.3)
+    Xb, y, beta, a = problem.binary_design(), problem.y, problem.beta, problem.activation
+    fo = FoEngine(method="admm").solve(Xb, y, beta, a, eps=1e-6, max_iters=3000)
+    scs = make_engine("scs").solve(Xb, y, beta, a, eps=1e-9, max_iters=200_000)
+    assert fo.details["w_step"] == space and fo.status.value == "optimal"
+    assert fo.solver_objective == pytest.approx(scs.solver_objective, rel=1e-4)
+    assert fo.solver_objective <= scs.solver_objective * (1 + 1e-6) + 1e-9
+
+
+def test_the_w_step_goes_to_rows_when_they_are_fewer_than_the_matrix_dimension():
+    # D = 11: range(T) has 66 - 11 + 1 = 56 dimensions
+    assert w_step_space(55, 11) == "rows" and w_step_space(56, 11) == "matrices"
+    for n, d, space in ((30, 10, "rows"), (60, 6, "matrices")):
+        problem = make_problem(0, n, d, beta_fraction=0.3)
+        fo = FoEngine(method="admm").solve(problem.binary_design(), problem.y, problem.beta, problem.activation,
+                                           max_iters=2)
+        assert fo.details["w_step"] == space
 
 
 @settings(max_examples=15, deadline=None)
@@ -197,9 +243,11 @@ from certqnn.rows import RowSource
 p = make_problem(7, 90, 6, beta_fraction=0.3)
 rows = RowSource.from_array(p.binary_design(), activation=p.activation, block_rows=16)
 out = {}
-for method in ("bm-admm", "bm", "admm"):
-    sol = FoEngine(comm=MPI.COMM_WORLD, method=method).solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
-    out[method] = {"lb": sol.solver_objective, "w": sol.details["dual_w"].tolist(), "ranks": sol.details["ranks"],
+for method, space in (("bm-admm", "auto"), ("bm", "auto"), ("admm", "auto"), ("admm", "rows")):
+    engine = FoEngine(comm=MPI.COMM_WORLD, method=method)
+    engine.W_STEP = space
+    sol = engine.solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
+    out[method + "/" + space] = {"lb": sol.solver_objective, "w": sol.details["dual_w"].tolist(), "ranks": sol.details["ranks"],
                    "upper": sol.details["primal_upper"]}
 if MPI.COMM_WORLD.Get_rank() == 0:
     print(json.dumps(out))
@@ -224,12 +272,16 @@ def test_fo_mpi_gives_the_single_process_bound_bit_for_bit(tmp_path):
 
     p = make_problem(7, 90, 6, beta_fraction=0.3)
     rows = RowSource.from_array(p.binary_design(), activation=p.activation, block_rows=16)
-    for method, mpi in runs.items():
+    assert len(runs) == 4
+    for run, mpi in runs.items():
         assert mpi["ranks"] == 3
-        one = FoEngine(method=method).solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
+        method, space = run.split("/")
+        engine = FoEngine(method=method)
+        engine.W_STEP = space
+        one = engine.solve(rows, p.y, p.beta, p.activation, eps=1e-7, max_iters=200)
         # blocks summed in global order and exactly rounded dot products: bit for bit, not just close
-        assert mpi["lb"] == one.solver_objective and mpi["upper"] == one.details["primal_upper"], method
-        assert np.array_equal(np.array(mpi["w"]), one.details["dual_w"]), method
+        assert mpi["lb"] == one.solver_objective and mpi["upper"] == one.details["primal_upper"], run
+        assert np.array_equal(np.array(mpi["w"]), one.details["dual_w"]), run
 
 
 def test_fo_bm_admm_stops_at_the_time_limit_with_a_bound():
