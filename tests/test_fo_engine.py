@@ -20,7 +20,7 @@ from certqnn.shor import make_engine
 from certqnn.shor.elliptope import elliptope_bound
 from certqnn.rows import RowSource
 from certqnn.shor.fo_engine import (FoEngine, LocalRows, _MatrixWStep, _RowWStep, feasible_primal,
-                                       offdiag_trace, w_step_space)
+                                       offdiag_trace, search_the_line, w_step_space)
 from certqnn.testing import brute_force_optimum, make_problem, problems
 
 
@@ -120,6 +120,31 @@ def test_the_w_step_goes_to_rows_when_they_are_fewer_than_the_matrix_dimension()
         fo = FoEngine(method="admm").solve(problem.binary_design(), problem.y, problem.beta, problem.activation,
                                            max_iters=2)
         assert fo.details["w_step"] == space
+
+
+def test_the_line_is_searched_until_it_stops_moving_and_at_the_last_check():
+    assert search_the_line(False, True, 0, 3)            # the last search moved theta: search again
+    assert not search_the_line(False, False, 0, 3)       # it stayed at 0: the next two checks take 0
+    assert not search_the_line(False, False, 1, 3)
+    assert search_the_line(False, False, 2, 3)           # then search again
+    assert search_the_line(True, False, 0, 3)            # the budget's last check always searches
+    assert all(search_the_line(False, False, k, 1) for k in range(3))    # every = 1: always
+
+
+def test_skipping_the_search_keeps_the_final_bound(monkeypatch):
+    """On a problem where the line search matters (without it the bound is lower), skipping it
+    while theta stays at 0 -- and always searching at the last check -- loses nothing."""
+    import certqnn.shor.fo_engine as fo_engine
+
+    problem = make_problem(2, 30, 10, beta_fraction=0.3)
+    args = (problem.binary_design(), problem.y, problem.beta, problem.activation)
+    rule = fo_engine.search_the_line
+    bounds = {}
+    for name, decide in (("rule", rule), ("always", lambda *a: True), ("never", lambda *a: False)):
+        monkeypatch.setattr(fo_engine, "search_the_line", decide)
+        bounds[name] = FoEngine(method="admm").solve(*args, eps=1e-12, max_iters=20).solver_objective
+    assert bounds["never"] < bounds["always"] * (1 - 1e-3)
+    assert bounds["rule"] == pytest.approx(bounds["always"], rel=1e-9)
 
 
 @settings(max_examples=15, deadline=None)
