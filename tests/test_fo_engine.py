@@ -41,6 +41,23 @@ def test_elliptope_bound_is_feasible_and_above_the_max_cut(seed, D):
     assert facts["gap"] <= 1e-8 * max(abs(z.sum()), 1.0)
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), D=st.integers(1, 40), log_scale=st.integers(-8, 8), rank=st.integers(0, 40))
+def test_elliptope_bound_proves_its_own_gap(seed, D, log_scale, rank):
+    """The interior-point method's primal X is in the elliptope and its duality gap is what it
+    reports: 1^T z - <Q, X> = <Diag(z) - Q, X> <= tol |1^T z|, on any scale and rank of Q (0: Q = 0)."""
+    rng = np.random.default_rng(seed)
+    B = rng.standard_normal((D, min(rank, D)))
+    Q = 10.0 ** log_scale * (B @ B.T - rng.uniform(0, 2) * np.eye(D) * (rank > 0))
+    z, facts = elliptope_bound(Q, rel_tol=1e-9)
+    X = facts["X"]
+    np.linalg.cholesky(np.diag(z) - Q)              # strictly feasible
+    assert np.allclose(np.diag(X), 1.0, atol=1e-12) and np.linalg.eigvalsh(X)[0] >= -1e-10
+    duality_gap = z.sum() - float(np.vdot(Q, X))
+    assert duality_gap >= -1e-9 * max(abs(z.sum()), 10.0 ** log_scale)
+    assert duality_gap <= 1e-8 * max(abs(z.sum()), 1e-12 * np.abs(Q).max(initial=0.0)) + 1e-9 * 10.0 ** log_scale
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), D=st.integers(2, 30))
 def test_elliptope_bound_is_tight_on_rank_one_matrices(seed, D):
