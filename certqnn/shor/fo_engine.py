@@ -347,11 +347,12 @@ class FoEngine:
     name = "fo"
     CHECK_EVERY = 10        # iterations between two bound evaluations (each one inner elliptope solve)
     CG_REDUCTION = 0.1      # each (w, z) step shrinks the CG residual tenfold (warm start does the rest)
-    # in rows a looser solve is enough. Measured, bm-admm: the first check within 1e-4 of SCS came at
-    # the same ADMM iteration with 0.3 as with 0.1, for 2146 instead of 3564 passes (n = 1000,
-    # d = 50) and 2238 instead of 3160 (n = 2000, d = 80); at n = 1e4, d = 200, 60 iterations: bound
-    # 0.0083980 vs 0.0083892 for 1083 vs 1413 passes (0.5: 0.0083765, 955). In matrices 0.5 cost
-    # bound quality (n = 3000, d = 40: proven gap 3.0e-3 vs 6.4e-4), so they keep 0.1
+    # in rows, from the Burer-Monteiro start, a looser solve is enough. Measured: the first check
+    # within 1e-4 of SCS came at the same ADMM iteration with 0.3 as with 0.1, for 2146 instead of
+    # 3564 passes (n = 1000, d = 50) and 2238 instead of 3160 (n = 2000, d = 80); at n = 1e4,
+    # d = 200, 60 iterations: bound 0.0083980 vs 0.0083892 for 1083 vs 1413 passes (0.5: 0.0083765,
+    # 955). ADMM from zero keeps 0.1 (with 0.3, 150 iterations at n = 1e4, d = 200 ended at a 94 %
+    # proven gap instead of 2.2 %), and so do matrices (0.5 at n = 3000, d = 40: gap 3.0e-3 vs 6.4e-4)
     CG_REDUCTION_ROWS = 0.3
     CG_MAX_ITERS = 200
     # mu starts at MU_FACTOR x (mean eigenvalue of T A^*A T) instead of 1: the operator's scale
@@ -595,7 +596,7 @@ class FoEngine:
             Sp, Sm = Ss
         step_class = _RowWStep if space == "rows" else _MatrixWStep
         w_step = step_class(rows, D, None if warm is None else (*warm, y_loc, Qy))
-        reduction = self.CG_REDUCTION_ROWS if space == "rows" else self.CG_REDUCTION
+        reduction = self.CG_REDUCTION_ROWS if space == "rows" and warm is not None else self.CG_REDUCTION
         cg_steps = 0
         for it in range(1, max_iters + 1):
             state["it"] = it
