@@ -230,7 +230,7 @@ def _frobenius(u, v) -> float:
     return float(np.vdot(u, v))
 
 
-def _pcg(apply, rhs, x, ax, reduction, max_iters, dot=_frobenius):
+def _conjugate_gradients(apply, rhs, x, ax, reduction, max_iters, dot=_frobenius):
     """Conjugate gradients on a symmetric positive definite operator (D x D matrices under the
     Frobenius inner product, or vectors of rows under `dot`), from x whose image `ax` = apply(x)[0]
     is already known (so a warm start costs no pass). apply(p) returns (image, extras) and the
@@ -285,8 +285,8 @@ class _MatrixWStep:
             qa = rows.q(a)
             return mu * M + 2.0 * offdiag_trace(qa), (a, qa)
 
-        self.V, steps, k = _pcg(operator, rhs, self.V, mu * self.V + 2.0 * offdiag_trace(self.QAV), reduction,
-                                max_iters)
+        self.V, steps, k = _conjugate_gradients(operator, rhs, self.V, mu * self.V + 2.0 * offdiag_trace(self.QAV),
+                                                reduction, max_iters)
         for step, (a, qa) in steps:
             self.AV += step * a
             self.QAV += step * qa
@@ -321,8 +321,8 @@ class _RowWStep:
             kp = rows.a(offdiag_trace(q))
             return mu * p + 2.0 * kp, (kp, q)
 
-        self.u, steps, k = _pcg(operator, rows.a(rhs), self.u, mu * self.u + 2.0 * self.Ku, reduction, max_iters,
-                                dot=rows.dot)
+        self.u, steps, k = _conjugate_gradients(operator, rows.a(rhs), self.u, mu * self.u + 2.0 * self.Ku, reduction,
+                                                max_iters, dot=rows.dot)
         for step, (kp, q) in steps:
             self.Ku += step * kp
             self.Qu += step * q
