@@ -363,7 +363,8 @@ class FoEngine:
     MU_FACTOR = 0.1
     # golden-section steps of the bound's line search along t (0 = off). Measured on n = 1e4,
     # d = 200: bound 0.0059 vs 0.0039 after 10 iterations, for ~20 inner solves per check (with
-    # one BLAS thread ~0.3 s each at D = 201); the gain shrinks as ADMM converges.
+    # one BLAS thread ~0.3 s each at D = 201 then, ~0.07 s with the interior-point inner solver);
+    # the gain shrinks as ADMM converges.
     LINE_SEARCH = 8
     # a check searches the line only if the last search moved theta off 0, or after SEARCH_EVERY - 1
     # checks without a search, or at the end of the budget. Measured (60 iterations, the same final
@@ -526,8 +527,8 @@ class FoEngine:
         def check(it, w_loc, Qw, up_now, primal, extra=""):
             """A bound from w (best over the line through t), the feasible primal's value up_now,
             the log; True when the run must stop (proven gap <= eps, or the wall clock)."""
-            # the search costs twenty-odd inner solves; where it keeps landing on theta = 0 (the
-            # large problems) every SEARCH_EVERY-th check searches, and the last one always does
+            # the search costs twenty-odd inner solves; where it keeps landing on theta = 0 only
+            # every SEARCH_EVERY-th check searches, and the budget's last one always does
             search = search_the_line(it == max_iters, state["theta_moved"], state["plain_checks"], self.SEARCH_EVERY)
             lb, w_c, zp_c, zm_c, theta = best_on_line(w_loc, Qw, search)
             if search:
