@@ -214,16 +214,19 @@ class RowSource:
             raise InvalidProblemError(name, f"must have shape ({self.n},) (the rows of this source), got {w.shape}")
         return w
 
-    def q_matrix(self, w, activation: Polynomial | None = None) -> np.ndarray:
+    def q_matrix(self, w, activation: Polynomial | None = None, blocks=None) -> np.ndarray:
         """Q(w) = sum_i w_i M(x~_i) over this source's rows, shape (p+1, p+1); w (n,).
-        The same matrix as certqnn.lifting.q_matrix(Xb, act, w), summed block by block."""
+        The same matrix as certqnn.lifting.q_matrix(Xb, act, w), summed block by block.
+        blocks: (local start, Xb block) pairs of this source's rows to use instead of reading them
+        (e.g. a single-precision copy: each block's products are then computed in its precision
+        and summed in double)."""
         act = activation or self.activation
         w = self._weights(w)
         p = self.p
         G = np.zeros((p, p))
         v = np.zeros(p)
-        for start, B in self.blocks():
-            wb = w[start:start + B.shape[0]]
+        for start, B in (self.blocks() if blocks is None else blocks):
+            wb = w[start:start + B.shape[0]].astype(B.dtype, copy=False)
             G += (B.T * wb) @ B
             v += B.T @ wb
         Q = np.empty((p + 1, p + 1))
@@ -232,16 +235,17 @@ class RowSource:
         Q[p, p] = act.c * math.fsum(w)
         return 0.5 * (Q + Q.T)
 
-    def apply_lifted(self, Z, activation: Polynomial | None = None) -> np.ndarray:
-        """A(Z)_i = <M(x~_i), Z> for this source's rows, shape (n,); Z symmetric (p+1, p+1)."""
+    def apply_lifted(self, Z, activation: Polynomial | None = None, blocks=None) -> np.ndarray:
+        """A(Z)_i = <M(x~_i), Z> for this source's rows, shape (n,); Z symmetric (p+1, p+1).
+        blocks: as for q_matrix (the products in the blocks' precision, the result in double)."""
         act = activation or self.activation
         p = self.p
         Z = np.asarray(Z, dtype=float)
         if Z.shape != (p + 1, p + 1):
             raise InvalidProblemError("Z", f"must have shape ({p + 1}, {p + 1}), got {Z.shape}")
         out = np.empty(self.n)
-        Z11, z = Z[:p, :p], Z[:p, p]
-        for start, B in self.blocks():
+        for start, B in (self.blocks() if blocks is None else blocks):
+            Z11, z = Z[:p, :p].astype(B.dtype, copy=False), Z[:p, p].astype(B.dtype, copy=False)
             quad = np.einsum("ij,ij->i", B @ Z11, B)
             out[start:start + B.shape[0]] = act.a * quad + act.b * (B @ z) + act.c * Z[p, p]
         return out

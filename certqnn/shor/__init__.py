@@ -11,7 +11,8 @@ exponential cones (so not logistic); engine.models(model) says which.
 Engines and the options each accepts (anything else is an error naming it):
   scs            eps, max_iters, time_limit, verbose, linear_solver, form, cuts
   picos[:SOLVER] eps, max_iters, time_limit, verbose
-  fo, fo:mpi     eps, max_iters, time_limit, verbose, fo_method   (matrix-free, quadratic loss; fo_engine.py)
+  fo, fo:mpi     eps, max_iters, time_limit, verbose, fo_method, fo_precision   (matrix-free, quadratic loss;
+                 fo_engine.py)
   auto           scs when its conic data fits limits.SDP_CONIC_MAX_ENTRIES, fo otherwise
 """
 from __future__ import annotations
@@ -24,9 +25,9 @@ from .solution import ShorSolution, dual_diagonal  # noqa: F401
 
 ENGINE_OPTIONS = {"scs": ("eps", "max_iters", "time_limit", "verbose", "linear_solver", "form", "cuts"),
                   "picos": ("eps", "max_iters", "time_limit", "verbose"),
-                  "fo": ("eps", "max_iters", "time_limit", "verbose", "fo_method")}
-# "auto" resolves to scs or fo at run time; until then it accepts what scs accepts (and fo_method)
-ENGINE_OPTIONS["auto"] = ENGINE_OPTIONS["scs"] + ("fo_method",)
+                  "fo": ("eps", "max_iters", "time_limit", "verbose", "fo_method", "fo_precision")}
+# "auto" resolves to scs or fo at run time; until then it accepts what scs accepts (and fo's own)
+ENGINE_OPTIONS["auto"] = ENGINE_OPTIONS["scs"] + ("fo_method", "fo_precision")
 ENGINES = "auto, scs, picos, picos:SOLVER, fo or fo:mpi"
 
 

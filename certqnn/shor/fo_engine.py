@@ -45,6 +45,16 @@ Memory is O(n + D^2) besides the data; the data is read only through the two pas
 Q(w) = sum_i w_i M(x_i) and A(V)_i = <M(x_i), V> (certqnn.rows.RowSource, block by block, or
 summed over MPI ranks that each hold a block of rows).
 
+Precision ("single" | "double" | "auto": single from n D^2 >= SINGLE_PRECISION_MIN_WORK on): in
+single the iterations' passes multiply a single-precision copy of the rows (LocalRows; each block's
+product summed in double), about twice as fast. Burer-Monteiro tolerates that as it stands. The
+ADMM (w, z) step does not: w = -t + A(V) is a small difference of large vectors, and single-
+precision images of the warm start drifted the run off (measured at n = 1e4, d = 200: bound 0.00817
+instead of 0.00839 after 60 iterations). So each (w, z) step is an iterative refinement: the warm
+start's images (and the right-hand side's, in rows) come from exact passes, and CG in single solves
+for the correction only (2 exact passes per iteration in matrices, 3 in rows). Every bound check,
+primal value and the first pass (the one timed as the unit of "passes' time") uses exact passes.
+
 Never trust this solver: every few iterations the current w is turned into a bound by the scaling
 lemma (docs/math.md §4) with rho_bar from the inner elliptope problem solved to high accuracy
 (certqnn.shor.elliptope); the best such (w, z+, z-) is returned and certify() re-proves it
@@ -149,17 +159,36 @@ class LocalRows:
     partial matrices in global block order, and inner products are correctly rounded sums
     (math.fsum) of the blocks' partial dot products -- so fo:mpi reproduces the one-process run
     bit for bit instead of drifting apart through sixty iterations of an ill-conditioned method.
-    `n` is the number of local rows."""
+    `n` is the number of local rows.
 
-    def __init__(self, source):
+    single: the passes' products run on a single-precision copy of the rows (made at the first
+    such pass, n p floats), each block's result summed in double; a pass asked for with exact=True
+    reads the rows in double as usual (FoEngine says which passes must be exact)."""
+
+    def __init__(self, source, single: bool = False):
         self.source = source
         self.n = source.n
         b = source.block_rows
         self.spans = [(lo, min(lo + b, self.n)) for lo in range(0, self.n, b)]
+        self.single = single
+        self._single_rows = None
         self.passes = 0
+        self.exact_passes = 0
 
-    def _partials(self, w_local):
-        return [self.source.rows(lo, hi).q_matrix(w_local[lo:hi]) for lo, hi in self.spans]
+    def _blocks(self, exact):
+        """For span k, the blocks argument of RowSource.q_matrix / apply_lifted: None (read the
+        rows in double) or [(0, the span's single-precision rows)]."""
+        if exact or not self.single:
+            self.exact_passes += 1
+            return [None] * len(self.spans)
+        if self._single_rows is None:
+            self._single_rows = [np.concatenate([B for _, B in self.source.rows(lo, hi).blocks()]).astype(np.float32)
+                                 for lo, hi in self.spans]
+        return [[(0, B)] for B in self._single_rows]
+
+    def _partials(self, w_local, exact):
+        return [self.source.rows(lo, hi).q_matrix(w_local[lo:hi], blocks=blocks)
+                for (lo, hi), blocks in zip(self.spans, self._blocks(exact))]
 
     def _in_order(self, partials, D):
         total = np.zeros((D, D))
@@ -167,13 +196,16 @@ class LocalRows:
             total += part
         return total
 
-    def q(self, w_local):
+    def q(self, w_local, exact=False):
+        """Q(w) (D, D) of the local rows' w (n,): one pass."""
         self.passes += 1
-        return self._in_order(self._partials(w_local), self.source.p + 1)
+        return self._in_order(self._partials(w_local, exact), self.source.p + 1)
 
-    def a(self, V):
+    def a(self, V, exact=False):
+        """A(V) (n,) on the local rows, V (D, D) symmetric: one pass."""
         self.passes += 1
-        parts = [self.source.rows(lo, hi).apply_lifted(V) for lo, hi in self.spans]
+        parts = [self.source.rows(lo, hi).apply_lifted(V, blocks=blocks)
+                 for (lo, hi), blocks in zip(self.spans, self._blocks(exact))]
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def _block_dots(self, u, v):
@@ -194,13 +226,13 @@ class MpiRows(LocalRows):
     partial Q's and dot products are gathered from all ranks and combined exactly as one process
     would, so every rank holds the same D x D iterates (the small side is replicated)."""
 
-    def __init__(self, source, comm):
-        super().__init__(source)
+    def __init__(self, source, comm, single: bool = False):
+        super().__init__(source, single)
         self.comm = comm
 
-    def q(self, w_local):
+    def q(self, w_local, exact=False):
         self.passes += 1
-        gathered = self.comm.allgather(self._partials(w_local))    # lists in rank order = block order
+        gathered = self.comm.allgather(self._partials(w_local, exact))    # lists in rank order = block order
         return self._in_order([part for rank_parts in gathered for part in rank_parts], self.source.p + 1)
 
     def dot(self, u, v) -> float:
@@ -279,6 +311,11 @@ class _MatrixWStep:
 
     def solve(self, rhs, mu, y_loc, Qy, reduction, max_iters):
         rows = self.rows
+        if rows.single:
+            # iterative refinement: the carried images again from exact passes, so that CG in
+            # single precision solves for a correction (module docstring)
+            self.AV = rows.a(self.V, exact=True)
+            self.QAV = rows.q(self.AV, exact=True)
 
         def operator(M):
             a = rows.a(M)
@@ -315,14 +352,18 @@ class _RowWStep:
 
     def solve(self, rhs, mu, y_loc, Qy, reduction, max_iters):
         rows = self.rows
+        if rows.single:
+            # iterative refinement, as in _MatrixWStep; the right-hand side's image exact too
+            self.Qu = rows.q(self.u, exact=True)
+            self.Ku = rows.a(offdiag_trace(self.Qu), exact=True)
 
         def operator(p):
             q = rows.q(p)
             kp = rows.a(offdiag_trace(q))
             return mu * p + 2.0 * kp, (kp, q)
 
-        self.u, steps, k = _conjugate_gradients(operator, rows.a(rhs), self.u, mu * self.u + 2.0 * self.Ku, reduction,
-                                                max_iters, dot=rows.dot)
+        self.u, steps, k = _conjugate_gradients(operator, rows.a(rhs, exact=True), self.u, mu * self.u + 2.0 * self.Ku,
+                                                reduction, max_iters, dot=rows.dot)
         for step, (kp, q) in steps:
             self.Ku += step * kp
             self.Qu += step * q
@@ -333,6 +374,19 @@ def search_the_line(last_check: bool, theta_moved: bool, plain_checks: int, ever
     """Whether a bound check searches along t (FoEngine.SEARCH_EVERY): at the budget's last check,
     when the last search moved theta off 0, or after every - 1 checks without a search."""
     return last_check or theta_moved or plain_checks >= every - 1
+
+
+PRECISIONS = ("auto", "single", "double")
+# precision "auto": single-precision passes from this n D^2 on (measured on this 2-core machine,
+# one BLAS thread: a product with n = 1e4, D = 201 takes 0.027 s in double, 0.015 s in single;
+# below ~1e8 the passes are a small part of the engine's time and double costs little)
+SINGLE_PRECISION_MIN_WORK = 10 ** 8
+
+
+def single_precision_pays(n: int, D: int) -> bool:
+    """Whether precision "auto" runs the passes in single precision: n D^2 >= SINGLE_PRECISION_MIN_WORK
+    (n the global number of rows, so that every MPI rank decides alike)."""
+    return n * D * D >= SINGLE_PRECISION_MIN_WORK
 
 
 def w_step_space(n: int, D: int) -> str:
@@ -431,11 +485,14 @@ class FoEngine:
         return model is None
 
     def solve(self, Xb, y, beta, act, eps=1e-4, max_iters=DEFAULT_MAX_ITERS, time_limit=None, verbose=False,
-              model=None, progress=None, method=None) -> ShorSolution:
+              model=None, progress=None, method=None, precision="auto") -> ShorSolution:
         """Xb (n, p) binary design (or a certqnn.rows.RowSource), y (n,) target t, beta > 0.
         eps: stop when (feasible primal value - best bound) <= eps * |primal value|.
         max_iters: iterations of the method (the work budget; for "bm-admm" the ADMM iterations
         after the Burer-Monteiro start). method: "bm-admm" | "bm" | "admm" (None: the engine's).
+        precision: the arithmetic of the iterations' passes, "single" | "double" | "auto"
+        (single_precision_pays); the bounds and primal values the run reports, and the images the
+        ADMM steps start from, always come from passes in double (see the module docstring).
         Returns a ShorSolution whose details carry the best dual point: "dual_w" (n,), "z_plus",
         "z_minus" (D,), and the run's facts."""
         from ..rows import RowSource
@@ -445,19 +502,22 @@ class FoEngine:
         start = time.perf_counter()
         source = Xb if isinstance(Xb, RowSource) else RowSource.from_array(np.asarray(Xb, float), activation=act)
         y_all = np.asarray(y, float)
+        D = source.p + 1
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown fo precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        single = precision == "single" or (precision == "auto" and single_precision_pays(y_all.size, D))
         if self.comm is not None:
             source = block_aligned_shard(source, self.comm.Get_rank(), self.comm.Get_size())
-            rows = MpiRows(source, self.comm)
+            rows = MpiRows(source, self.comm, single)
             y_loc = y_all[source.lo:source.hi]
         else:
-            rows = LocalRows(source)
+            rows = LocalRows(source, single)
             y_loc = y_all
-        D = source.p + 1
         method = (method or self.method).lower()
         if method not in METHODS:
             raise ValueError(f"unknown fo method {method!r}; use one of {', '.join(METHODS)}")
         t_pass = time.perf_counter()
-        Qy = rows.q(y_loc)
+        Qy = rows.q(y_loc, exact=True)
         pass_seconds = time.perf_counter() - t_pass
 
         def out_of_time():
@@ -526,7 +586,8 @@ class FoEngine:
 
         def check(it, w_loc, Qw, up_now, primal, extra=""):
             """A bound from w (best over the line through t), the feasible primal's value up_now,
-            the log; True when the run must stop (proven gap <= eps, or the wall clock)."""
+            the log; True when the run must stop (proven gap <= eps, or the wall clock). Qw and
+            up_now must come from exact passes."""
             # the search costs twenty-odd inner solves; where it keeps landing on theta = 0 only
             # every SEARCH_EVERY-th check searches, and the budget's last one always does
             search = search_the_line(it == max_iters, state["theta_moved"], state["plain_checks"], self.SEARCH_EVERY)
@@ -566,7 +627,9 @@ class FoEngine:
         status = state["status"]
         w_full = rows.gather(best["w"])
         details = {"dual_w": w_full, "z_plus": best["z_plus"], "z_minus": best["z_minus"], "method": method,
-                   "passes": rows.passes, "pass_seconds": pass_seconds, "iterations": it,
+                   "passes": rows.passes, "exact_passes": rows.exact_passes,
+                   "precision": "single" if single else "double",
+                   "pass_seconds": pass_seconds, "iterations": it,
                    "primal_upper": upper, "best_iteration": best["iteration"], "history": history,
                    "solver_status": status.value, "ranks": 1 if self.comm is None else self.comm.Get_size(),
                    "solve_seconds": time.perf_counter() - start, **facts}
@@ -641,12 +704,13 @@ class FoEngine:
                     Uplus, Uminus = feasible_primal(psd_parts(Xm)[0]), feasible_primal(psd_parts(Xp)[0])
                 Uplus = Uplus / Uplus[-1, -1] if Uplus[-1, -1] > 0 else Uplus
                 Uminus = Uminus / Uminus[-1, -1] if Uminus[-1, -1] > 0 else Uminus
-                ap, am = rows.a(Uplus), rows.a(Uminus)
+                ap, am = rows.a(Uplus, exact=True), rows.a(Uminus, exact=True)
                 tau = _best_scales(rows.dot(ap, ap), rows.dot(am, am), rows.dot(ap, am), rows.dot(ap, y_loc),
                                    rows.dot(am, y_loc), beta)
                 r = tau[0] * ap - tau[1] * am - y_loc
                 up_now = 0.5 * rows.dot(r, r) + beta * (tau[0] + tau[1])
-                if check(it, w_loc, Qw, up_now, lambda: (tau[0] * Uplus, tau[1] * Uminus),
+                Qw_exact = rows.q(w_loc, exact=True) if rows.single else Qw
+                if check(it, w_loc, Qw_exact, up_now, lambda: (tau[0] * Uplus, tau[1] * Uminus),
                          f"mu {mu:.2e}  cg {cg_steps}"):
                     break
         return {"mu": mu, "cg_steps": cg_steps, "w_step": space}
@@ -670,7 +734,8 @@ class FoEngine:
 
     def _run_bm(self, rows, y_loc, Qy, beta, D, max_iters, check, state, method):
         """Riemannian L-BFGS on (V+, V-), unit rows (module docstring); calls check() every
-        CHECK_EVERY_BM iterations."""
+        CHECK_EVERY_BM iterations. With rows.single the iterations' passes are in single precision
+        and each check's value, scales and residual are recomputed in double."""
         rank = D if self.BM_RANK is None else max(1, min(D, int(self.BM_RANK)))
 
         def tangent(V, G):
@@ -680,10 +745,10 @@ class FoEngine:
         def retract(V):
             return V / np.linalg.norm(V, axis=2, keepdims=True)
 
-        def value(V):
+        def value(V, exact=False):
             """f(V) = min over tau >= 0 of 1/2 |tau+ A(E+) - tau- A(E-) - t|^2 + beta (tau+ + tau-)
             (2 passes): (f, tau, residual)."""
-            ap, am = rows.a(V[0] @ V[0].T), rows.a(V[1] @ V[1].T)
+            ap, am = rows.a(V[0] @ V[0].T, exact), rows.a(V[1] @ V[1].T, exact)
             tau = _best_scales(rows.dot(ap, ap), rows.dot(am, am), rows.dot(ap, am), rows.dot(ap, y_loc),
                                rows.dot(am, y_loc), beta)
             res = tau[0] * ap - tau[1] * am - y_loc
@@ -695,6 +760,20 @@ class FoEngine:
             Qr = rows.q(res)
             G = np.stack([2.0 * tau[0] * (Qr @ V[0]), -2.0 * tau[1] * (Qr @ V[1])])
             return tangent(V, G), Qr
+
+        def exact_point():
+            """(f, tau, residual, Q(residual)) at the current V from exact passes (3 passes when
+            the iterations run in single precision, none otherwise)."""
+            if not rows.single:
+                return f, tau, res, Qr
+            fe, te, re = value(V, exact=True)
+            return fe, te, re, rows.q(re, exact=True)
+
+        def check_here(it, extra):
+            """check() at the current point, with exact values."""
+            fc, tc, rc, Qc = exact_point()
+            Vc = V
+            return check(it, rc, Qc, fc, lambda: (tc[0] * (Vc[0] @ Vc[0].T), tc[1] * (Vc[1] @ Vc[1].T)), extra)
 
         V = self._bm_start(Qy, D, rank)
         f, tau, res = value(V)
@@ -765,19 +844,16 @@ class FoEngine:
                 if stalled or it == bm_iters or state["out_of_time"]():
                     break
             elif it % self.CHECK_EVERY_BM == 0 or it == bm_iters:
-                Vc, tc = V, tau
-                if check(it, res, Qr, f, lambda: (tc[0] * (Vc[0] @ Vc[0].T), tc[1] * (Vc[1] @ Vc[1].T)),
-                         f"tau {tau[0]:.3g} {tau[1]:.3g}  |g| {np.linalg.norm(g):.2e}  bt {backtracks}"):
+                if check_here(it, f"tau {tau[0]:.3g} {tau[1]:.3g}  |g| {np.linalg.norm(g):.2e}  bt {backtracks}"):
                     break
         facts = {"rank": rank, "bm_iterations": state["it"], "bm_passes": rows.passes, "backtracks": backtracks}
         if not warm_only and no_descent:
             # the loop ended early without a check (no descent left): the final point's bound
-            Vc, tc = V, tau
-            check(state["it"], res, Qr, f, lambda: (tc[0] * (Vc[0] @ Vc[0].T), tc[1] * (Vc[1] @ Vc[1].T)),
-                  "no descent left")
+            check_here(state["it"], "no descent left")
         if warm_only:
             # one bound from the Burer-Monteiro point (so a zero ADMM budget still has one), then
             # ADMM from its primal matrices; the iteration budget counts the ADMM iterations
+            f, tau, res, Qr = exact_point()
             warm = (tau[0] * (V[0] @ V[0].T), tau[1] * (V[1] @ V[1].T), res, Qr)
             state["it"] = 0
             if not check(0, res, Qr, f, lambda: (warm[0], warm[1]), f"bm {facts['bm_iterations']} its"):
