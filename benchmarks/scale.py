@@ -51,16 +51,17 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def child_fo(n, d, seed, max_iters, eps, time_limit):
+def child_fo(n, d, seed, max_iters, eps, time_limit, precision):
     from certqnn import certify, solve
 
     problem = _problem(n, d, seed)
     start = time.perf_counter()
-    result = solve(problem, "sdp", engine="fo", rounding=False, max_iters=max_iters, eps=eps, time_limit=time_limit)
+    result = solve(problem, "sdp", engine="fo", rounding=False, max_iters=max_iters, eps=eps, time_limit=time_limit,
+                   fo_precision=precision)
     solve_s = time.perf_counter() - start
     cert = certify(problem, result)
     r = result.report
-    return {"lb": cert.lower_bound, "sdp_upper": r["fo_sdp_upper"], "passes": r["fo_passes"],
+    return {"lb": cert.lower_bound, "sdp_upper": r["fo_sdp_upper"], "passes": r["fo_passes"], "precision": r["fo_precision"],
             "iterations": r["fo_iterations"], "pass_s": result.timings["fo_pass"], "seconds": solve_s,
             "certify_s": time.perf_counter() - start - solve_s, "in_passes": solve_s / result.timings["fo_pass"],
             "status": str(result.status), "rss_mb": _peak_mb()}
@@ -125,6 +126,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-iters", type=int, default=300, help="fo engine iteration budget (default 300)")
     ap.add_argument("--eps", type=float, default=1e-4, help="fo engine target relative SDP gap")
     ap.add_argument("--time-limit", type=float, default=None, help="wall-clock limit per fo run (seconds)")
+    ap.add_argument("--fo-precision", choices=("auto", "single", "double"), default="auto",
+                    help="arithmetic of the fo engine's passes (default auto: single from n (d+1)^2 >= 1e8 on)")
     ap.add_argument("--cvxpy-max-entries", type=float, default=2e7, help="run CVXPY+SCS when n*m is at most this")
     ap.add_argument("--no-gaps", action="store_true", help="skip the default-run gaps table")
     ap.add_argument("--gaps-only", action="store_true", help="only the default-run gaps table")
@@ -147,18 +150,18 @@ def main(argv=None) -> int:
     if args.gaps_only:
         grid = []
     print("# fo engine vs CVXPY + SCS  (beta = 1, sigma = t^2, standardized random data)")
-    print(f"{'n x d':>12} {'fo bound':>12} {'sdp gap':>9} {'passes':>7} {'pass s':>7} {'in passes':>9} "
+    print(f"{'n x d':>12} {'fo bound':>12} {'sdp gap':>9} {'passes':>7} {'prec':>6} {'pass s':>7} {'in passes':>9} "
           f"{'fo s':>8} {'fo MB':>7} {'cvxpy value':>12} {'cvxpy s':>8} {'cvxpy MB':>8} {'rel diff':>9}", flush=True)
     for n, d in grid:
         fo = run_child("fo", n=n, d=d, seed=args.seed, max_iters=args.max_iters, eps=args.eps,
-                       time_limit=args.time_limit)
+                       time_limit=args.time_limit, precision=args.fo_precision)
         m = (d + 1) * (d + 2) // 2
         cv = run_child("cvxpy", n=n, d=d, seed=args.seed) if n * m <= args.cvxpy_max_entries else None
         if "error" in fo:
             print(f"{n:>6}x{d:<5} fo failed: {fo['error']}", flush=True)
             continue
         gap = (fo["sdp_upper"] - fo["lb"]) / max(abs(fo["sdp_upper"]), 1e-12)
-        row = (f"{n:>6}x{d:<5} {fo['lb']:>12.6g} {gap:>9.2e} {fo['passes']:>7} {fo['pass_s']:>7.3f} "
+        row = (f"{n:>6}x{d:<5} {fo['lb']:>12.6g} {gap:>9.2e} {fo['passes']:>7} {fo['precision']:>6} {fo['pass_s']:>7.3f} "
                f"{fo['in_passes']:>9.0f} {fo['seconds']:>8.1f} {fo['rss_mb']:>7.0f}")
         if cv is None:
             row += f" {'(does not fit)':>12}"
