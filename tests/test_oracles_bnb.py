@@ -158,6 +158,26 @@ def test_local_search_returns_one_flip_maxima():
     assert value >= base.max() - 1e-12 and value == pytest.approx(value_of(Q, u))
 
 
+@pytest.mark.parametrize("p", [60, 120])
+def test_single_precision_sweeps_end_at_one_flip_maxima_of_the_double_values(p):
+    """Large p (where single precision is the default): every returned column is a 1-flip local
+    maximum of the double-precision value up to the sweeps' tolerance, and p below the threshold
+    keeps the double sweeps bit for bit."""
+    from certqnn.pricing.local_search import SINGLE_SWEEPS_MIN_DIM
+
+    rng = np.random.default_rng(p)
+    B = rng.standard_normal((p + 1, p + 1))
+    Q = B + B.T
+    S0 = np.where(rng.random((p, 60)) < 0.5, -1.0, 1.0)
+    S = one_flip_ascent(Q, S0, single=True)
+    St = np.vstack([S, np.ones((1, S.shape[1]))])
+    QS = Q @ St
+    gains = 4.0 * (np.diag(Q)[:p, None] - S * QS[:p])              # value change of each single flip
+    assert np.all(gains <= 1e-5 * (1.0 + np.abs(QS).max()))
+    auto = one_flip_ascent(Q, S0)
+    assert np.array_equal(auto, S if p >= SINGLE_SWEEPS_MIN_DIM else one_flip_ascent(Q, S0, single=False))
+
+
 def _greedy_one_column(Q, s, max_flips):
     """Best-improvement 1-flip ascent of one start, flips scored by whole re-evaluation (the
     first coordinate on ties), the plain loop one_flip_ascent vectorizes."""
@@ -178,16 +198,17 @@ def _greedy_one_column(Q, s, max_flips):
 
 @settings(max_examples=60, deadline=None)
 @given(p=st.integers(1, 9), k=st.integers(1, 40), seed=st.integers(0, 2 ** 31 - 1),
-       sweeps=st.sampled_from([1, 2, 5, 1000]))
-def test_one_flip_ascent_climbs_every_start_on_its_own(p, k, seed, sweeps):
-    # integer Q: every gain is exact, so the vectorized ascent (which drops the columns that stop)
-    # must take the very flips of the plain per-start loop, ties included
+       sweeps=st.sampled_from([1, 2, 5, 1000]), single=st.sampled_from([None, False, True]))
+def test_one_flip_ascent_climbs_every_start_on_its_own(p, k, seed, sweeps, single):
+    # integer Q: every gain is exact (in single precision too), so the vectorized ascent (which
+    # drops the columns that stop) must take the very flips of the plain per-start loop, ties included
     rng = np.random.default_rng(seed)
     A = rng.integers(-3, 4, size=(p + 1, p + 1)).astype(float)
     Q = A + A.T
     S = np.where(rng.random((p, k)) < 0.5, -1.0, 1.0)
     starts = S.copy()
-    got = one_flip_ascent(Q, S, max_sweeps=sweeps)
+    got = one_flip_ascent(Q, S, max_sweeps=sweeps, single=single)
+    assert got.dtype == np.float64
     want = np.column_stack([_greedy_one_column(Q, starts[:, j], sweeps) for j in range(k)])
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(S, starts)                          # the starts are not written to
