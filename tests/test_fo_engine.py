@@ -297,6 +297,10 @@ def test_engine_auto_picks_fo_when_the_conic_data_is_too_big(monkeypatch):
         solve(problem, "sdp", rounding=False, form="gram")
     monkeypatch.setattr(limits, "SDP_CONIC_MAX_ENTRIES", 10**9)
     assert solve(problem, "sdp", rounding=False).report["engine"] == "scs"
+    # and the fo engine's options, when auto chose scs: an error naming them, not ignored
+    for name, value in (("fo_method", "bm"), ("fo_precision", "single")):
+        with pytest.raises(InvalidProblemError, match=f"{name}.*auto chose scs"):
+            solve(problem, "sdp", rounding=False, **{name: value})
 
 
 def test_fo_refuses_a_non_quadratic_loss_by_name():

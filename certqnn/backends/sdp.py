@@ -258,12 +258,17 @@ class SdpBackend(Backend):
             return o.engine.lower(), None
         entries = conic_entries(problem)
         quadratic = problem.loss.quadratic(problem.y) is not None
-        if conic_data_fits(problem) or not quadratic or o.cuts != "none":
+        scs = conic_data_fits(problem) or not quadratic or o.cuts != "none"
+        # an option of the engine auto did not choose is an error, not ignored
+        chosen, other = ("scs", "fo") if scs else ("fo", "scs")
+        for name, default, engine in (("linear_solver", "auto", "scs"), ("form", "auto", "scs"),
+                                      ("fo_method", "bm-admm", "fo"), ("fo_precision", "auto", "fo")):
+            if engine == other and getattr(o, name) != default:
+                raise InvalidProblemError(name, f"applies to the {other} engine, but engine auto chose {chosen} for "
+                                                f"this problem ({entries:.3g} conic entries); drop it or pass --engine "
+                                                f"{other}")
+        if scs:
             return "scs", f"scs: conic data n*D(D+1)/2 = {entries:.3g} entries"
-        for name, default in (("linear_solver", "auto"), ("form", "auto")):
-            if getattr(o, name) != default:
-                raise InvalidProblemError(name, f"applies to the scs engine, but engine auto chose fo for this size "
-                                                f"({entries:.3g} conic entries); drop it or pass --engine scs")
         return "fo", (f"fo: the conic data n*D(D+1)/2 = {entries:.3g} entries exceeds "
                       f"{limits.SDP_CONIC_MAX_ENTRIES:.3g} (limits.SDP_CONIC_MAX_ENTRIES)")
 
