@@ -28,6 +28,11 @@ from ..shor import ENGINE_OPTIONS, dual_diagonal, engine_family, make_engine
 from ..shor.fo_engine import METHODS as FO_METHODS, PRECISIONS as FO_PRECISIONS
 from .base import Backend, Options, option, register
 
+# options of one engine only: (name, default, engine); anything but the default is an error under
+# another engine, and under engine auto when it chooses the other one
+ENGINE_SPECIFIC_OPTIONS = (("linear_solver", "auto", "scs"), ("form", "auto", "scs"),
+                           ("fo_method", "bm-admm", "fo"), ("fo_precision", "auto", "fo"))
+
 # feature-sign steps per Lasso solve in the rounding's pricing rounds (docs/math.md §7)
 MASTER_STEPS = 40
 
@@ -91,14 +96,10 @@ class SdpBackend(Backend):
         def validate(self):
             super().validate()
             family = engine_family(self.engine)
-            for name, default in (("linear_solver", "auto"), ("form", "auto")):
+            for name, default, owner in ENGINE_SPECIFIC_OPTIONS:
                 if getattr(self, name) != default and name not in ENGINE_OPTIONS[family]:
-                    raise InvalidProblemError(name, f"applies to the scs engine only, not {self.engine!r}")
-            if self.fo_method != "bm-admm" and "fo_method" not in ENGINE_OPTIONS[family]:
-                raise InvalidProblemError("fo_method", f"applies to the fo engine only, not {self.engine!r}")
+                    raise InvalidProblemError(name, f"applies to the {owner} engine only, not {self.engine!r}")
             check_choice("fo_method", self.fo_method, FO_METHODS)
-            if self.fo_precision != "auto" and "fo_precision" not in ENGINE_OPTIONS[family]:
-                raise InvalidProblemError("fo_precision", f"applies to the fo engine only, not {self.engine!r}")
             check_choice("fo_precision", self.fo_precision, FO_PRECISIONS)
             check_choice("form", self.form, ("auto", "gram", "residual"))
             check_choice("cuts", self.cuts, ("none", "triangle"))
@@ -261,9 +262,8 @@ class SdpBackend(Backend):
         scs = conic_data_fits(problem) or not quadratic or o.cuts != "none"
         # an option of the engine auto did not choose is an error, not ignored
         chosen, other = ("scs", "fo") if scs else ("fo", "scs")
-        for name, default, engine in (("linear_solver", "auto", "scs"), ("form", "auto", "scs"),
-                                      ("fo_method", "bm-admm", "fo"), ("fo_precision", "auto", "fo")):
-            if engine == other and getattr(o, name) != default:
+        for name, default, owner in ENGINE_SPECIFIC_OPTIONS:
+            if owner == other and getattr(o, name) != default:
                 raise InvalidProblemError(name, f"applies to the {other} engine, but engine auto chose {chosen} for "
                                                 f"this problem ({entries:.3g} conic entries); drop it or pass --engine "
                                                 f"{other}")
