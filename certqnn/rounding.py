@@ -16,7 +16,8 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 
 from . import limits
-from .column_generation import Budget, LocalSearchPricer, PricingState, RestrictedMaster, _expired, column_generation
+from .column_generation import (Budget, LocalSearchPricer, PricingState, RestrictedMaster, SmoothingCenter, _expired,
+                                column_generation)
 from .lasso import _line_search, refit
 from .lifting import neuron_outputs, q_matrix
 from .network import QuantizedNetwork
@@ -510,7 +511,7 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
                        samples_per_round: int = 32, master_steps: int | None = None,
                        min_decrease: float | None = None, max_atoms: int = Budget.max_atoms,
                        max_working_set: int | None = None, center: np.ndarray | None = None,
-                       smoothing: float = 1.0):
+                       smoothing: float = 1.0, moving_center: bool = True):
     """Heuristic column generation (certqnn.column_generation with local-search pricing only):
     the Lasso over the atoms S (p, k) (IncrementalMaster), then local-search new neurons against
     Q(w) of the residual and add the `max_new` most violated ones per round, while the objective
@@ -524,7 +525,8 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     holds max_working_set atoms (None: no such stop; with a master_steps cap the set is first
     solved exactly and cut to the atoms with a weight, and the rounds go on if that freed a
     quarter of it); center, smoothing: dual smoothing of the pricing toward the dual point center
-    (n,) (column_generation; smoothing = 1: none); deadline: time.perf_counter() instant from
+    (n,), or a SmoothingCenter to read its moves afterwards (column_generation; smoothing = 1:
+    none; moving_center: the center follows Wentges's rule); deadline: time.perf_counter() instant from
     the user's time limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the
     reason the loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -538,6 +540,8 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     gram_capacity = None if max_working_set is None else min(capacity, max(max_working_set + max_new, S.shape[1]))
     master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=capacity, gram_capacity=gram_capacity)
     left, atoms0 = rounds, S
+    if center is not None and smoothing < 1.0 and not isinstance(center, SmoothingCenter):
+        center = SmoothingCenter(center, problem, moving_center)   # one center for every run below
     with blas_single_thread():
         while True:
             # `left` pricing calls, each followed by a master solve (rounds = 0: the refit of S only)
@@ -594,7 +598,7 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
                      local_search: bool = True, seed: int = 0, max_candidates: int = 128, pricing_rounds: int = 200,
                      starts_per_round: int = 16, deadline: float | None = None, per_round: int = 64,
                      samples_per_round: int = 32, master_steps: int | None = None,
-                     min_decrease: float | None = None, smoothing: float = SMOOTHING):
+                     min_decrease: float | None = None, smoothing: float = SMOOTHING, moving_center: bool = True):
     """From a relaxation's solution to a network (docs/math.md §7). Z_plus, Z_minus: the lifted
     blocks, each dense (p+1, p+1) or factored (LowRankFactor: Z = t V V^T); w (n,): the dual point.
 
@@ -604,7 +608,9 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
     (improve_by_pricing: at most `pricing_rounds` rounds adding `per_round` atoms, each round's
     local search started from the atoms, `starts_per_round` random points and `samples_per_round`
     fresh samples per block; master_steps: feature-sign steps per round's Lasso solve, None: exact;
-    smoothing: the rounds price at smoothing w_master + (1 - smoothing) w first, 1: at w_master only).
+    smoothing: the rounds price at smoothing w_master + (1 - smoothing) w_center first, 1: at w_master
+    only; w_center starts at w and, with moving_center, follows Wentges's rule: reported as
+    "center_moves").
     Everything is counted in work and seeded by `seed`; deadline:
     time.perf_counter() instant from the user's time limit, or None. local_search off: the exact
     refit of the screened samples only. The master holds an (n, atoms) matrix of neuron outputs:
@@ -644,11 +650,14 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
     info["candidates"] = int(np.unique(S.T, axis=0).shape[0])
     S = screen(Q, S, max_candidates)
     if local_search:
+        center = SmoothingCenter(w, problem, moving_center)
         S, alpha, _, info["pricing_stop"] = improve_by_pricing(
             problem, Xb, S, rounds=pricing_rounds, starts_per_round=starts_per_round, rng=rng, max_new=per_round,
             deadline=deadline, factors=factors, samples_per_round=samples_per_round, master_steps=master_steps,
             min_decrease=min_decrease, max_atoms=min(Budget.max_atoms, cap),
-            max_working_set=limits.ROUNDING_MAX_WORKING_SET, center=w, smoothing=smoothing)
+            max_working_set=limits.ROUNDING_MAX_WORKING_SET, center=center, smoothing=smoothing)
+        if smoothing < 1.0:
+            info["center_moves"] = center.moves
     else:
         S, sol = _refit_atoms(problem, Xb, S)
         keep = sol.alpha != 0

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certqnn.column_generation import (Budget, ExactPricer, LocalSearchPricer, Pricer, Pricing, RestrictedMaster,
-                                       column_generation)
+                                       SmoothingCenter, column_generation)
 from certqnn.gaps import dual_lower_bound, relative_gap
 from certqnn.lasso import refit
 from certqnn.lifting import neuron_outputs
@@ -185,8 +185,9 @@ def test_smoothed_pricing_falls_back_to_the_masters_dual_point_and_exact_pricing
 
     master.dual_matrix = dual_matrix
     run = column_generation(problem, [pricer], Budget(max_rounds=6, per_round=4), master=master,
-                            center=center, smoothing=0.25)
-    # every round formed Q(w) and then Q(0.25 w + 0.75 center) from the master's w
+                            center=center, smoothing=0.25, moving_center=False)
+    # every round formed Q(w) and then Q(0.25 w + 0.75 center) from the master's w (the center
+    # fixed; test_the_smoothing_center_moves_by_wentges_rule covers the moving one)
     assert len(asked) >= 2
     for w_round, w_smooth in zip(asked[0::2], asked[1::2]):
         np.testing.assert_allclose(w_smooth, 0.25 * w_round + 0.75 * center, rtol=0, atol=1e-15)
@@ -201,6 +202,74 @@ def test_smoothed_pricing_falls_back_to_the_masters_dual_point_and_exact_pricing
     assert exact.stop == "converged"
     plain = column_generation(problem, [EnumeratingPricer()], Budget(max_rounds=50, per_round=4), tol=1e-9)
     assert exact.objective == pytest.approx(plain.objective, rel=1e-8)
+
+
+def test_the_smoothing_center_moves_by_wentges_rule():
+    """The center moves to the searched point w scaled by s = the loss's best scale in
+    [0, beta / rho_hat] (rho_hat: the largest value found, at least beta) exactly when -L*(s w)
+    beats the center's value, so the values it takes never decrease; fixed, it never moves."""
+    problem = make_problem(3, 40, 5, beta_fraction=0.1)
+    loss, y, beta = problem.loss, problem.y, problem.beta
+    rng = np.random.default_rng(4)
+
+    def value(w, smax):
+        s = loss.best_dual_scale(w, y, smax)
+        return loss.dual_value(s * w, y), s
+
+    w0 = -0.5 * y
+    center = SmoothingCenter(w0, problem)
+    assert center.value == value(w0, 1.0)[0] and center.moves == 0
+    fixed = SmoothingCenter(w0, problem, moving=False)
+    # before the first move a moving center is searched closer to (lambda times FIRST_MOVE_FACTOR)
+    w = rng.standard_normal(problem.n)
+    lam = 0.1 * SmoothingCenter.FIRST_MOVE_FACTOR
+    np.testing.assert_allclose(center.smoothed(w, 0.1), lam * w + (1 - lam) * w0, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(fixed.smoothed(w, 0.1), 0.1 * w + 0.9 * w0, rtol=0, atol=1e-15)
+    seen = [center.value]
+    for _ in range(40):
+        w = center.smoothed(-y * rng.uniform(0.0, 2.0) + 0.3 * rng.standard_normal(problem.n), 0.3)
+        found = beta * rng.uniform(0.5, 3.0, size=rng.integers(0, 4))
+        before, moves = center.point, center.moves
+        expected, s = value(w, beta / max(found.max(initial=0.0), beta))
+        center.consider(w, found, beta)
+        fixed.consider(w, found, beta)
+        if expected > seen[-1]:
+            assert center.moves == moves + 1 and center.value == expected
+            np.testing.assert_array_equal(center.point, s * w)
+        else:
+            assert center.moves == moves and center.point is before
+        seen.append(center.value)
+    assert 0 < center.moves < 40                       # both branches were taken
+    assert np.all(np.diff(seen) >= 0)
+    assert fixed.moves == 0 and fixed.point is fixed.start and fixed.value == seen[0]
+    # the smoothed point mixes the master's w with the center as it stands
+    w = rng.standard_normal(problem.n)
+    np.testing.assert_allclose(center.smoothed(w, 0.1), 0.1 * w + 0.9 * center.point, rtol=0, atol=1e-15)
+
+
+def test_a_moving_center_carries_over_between_runs_and_guides_the_smoothed_searches():
+    """column_generation uses a SmoothingCenter it is given (and moves it); every smoothed matrix is
+    formed from the center as it stood in that round."""
+    problem = make_problem(3, 60, 6, beta_fraction=0.05)
+    master = RestrictedMaster(problem.binary_design(), problem)
+    center = SmoothingCenter(np.zeros(problem.n), problem)
+    points, original = [], master.dual_matrix
+
+    def dual_matrix(w):
+        points.append((np.array(w), center.point))
+        return original(w)
+
+    master.dual_matrix = dual_matrix
+    run = column_generation(problem, [LocalSearchPricer(restarts=8)], Budget(max_rounds=8, per_round=4),
+                            master=master, center=center, smoothing=0.5)
+    assert run.stats["center_moves"] == center.moves >= 1
+    # each round forms Q(w), then Q(lam w + (1 - lam) center) with the center of that moment, and
+    # lam = 0.5 once it has moved, 0.5 FIRST_MOVE_FACTOR before
+    assert len(points) == 2 * run.rounds - 1 or len(points) == 2 * run.rounds
+    for (w_round, _), (w_smooth, c) in zip(points[0::2], points[1::2]):
+        lam = 0.5 * (SmoothingCenter.FIRST_MOVE_FACTOR if c is center.start else 1.0)
+        np.testing.assert_allclose(w_smooth, lam * w_round + (1 - lam) * c, rtol=0, atol=1e-15)
+    assert any(c is not center.start for _, c in points[1::2])      # some rounds used a moved center
 
 
 def test_a_mispriced_round_is_priced_again_at_the_masters_dual_point():

@@ -266,6 +266,13 @@ def test_sdp_backend_network_verifies_and_options_are_checked(relaxed):
             solve(problem, "sdp", smoothing=bad)
     with pytest.raises(InvalidProblemError, match="smoothing"):
         solve(problem, "sdp", smoothing=0.5, pricing_rounds=0)
+    # its center: moving or fixed, only with pricing rounds, and not when the smoothing is off
+    with pytest.raises(InvalidProblemError, match="smoothing_center"):
+        solve(problem, "sdp", smoothing_center="wander")
+    with pytest.raises(InvalidProblemError, match="smoothing_center.*pricing-rounds"):
+        solve(problem, "sdp", smoothing_center="fixed", pricing_rounds=0)
+    with pytest.raises(InvalidProblemError, match="smoothing_center.*smoothing 1"):
+        solve(problem, "sdp", smoothing_center="fixed", smoothing=1.0)
 
 
 def test_the_sdp_rounding_smooths_toward_its_relaxations_dual_point(relaxed, monkeypatch):
@@ -284,10 +291,16 @@ def test_the_sdp_rounding_smooths_toward_its_relaxations_dual_point(relaxed, mon
     monkeypatch.setattr(rounding, "column_generation", spy)
     result = solve(problem, "sdp", pricing_rounds=4, pricing_atoms=16, smoothing=0.3)
     assert seen and all(s == 0.3 and m is not None for _, s, m in seen)
-    np.testing.assert_array_equal(seen[0][0], result.dual.w)
+    center = seen[0][0]
+    np.testing.assert_array_equal(center.start, result.dual.w)
+    assert center.moving and result.report["center_moves"] == center.moves
     seen.clear()
-    solve(problem, "sdp", pricing_rounds=4, pricing_atoms=16, smoothing=1.0)
+    fixed = solve(problem, "sdp", pricing_rounds=4, pricing_atoms=16, smoothing=0.3, smoothing_center="fixed")
+    assert not seen[0][0].moving and fixed.report["center_moves"] == 0
+    seen.clear()
+    plain = solve(problem, "sdp", pricing_rounds=4, pricing_atoms=16, smoothing=1.0)
     assert seen and all(s == 1.0 and m is None for _, s, m in seen)
+    assert "center_moves" not in plain.report
 
 
 def test_rough_masters_clean_up_at_the_working_set_cap_and_go_on(monkeypatch):

@@ -36,6 +36,9 @@ ENGINE_SPECIFIC_OPTIONS = (("linear_solver", "auto", "scs"), ("form", "auto", "s
 # feature-sign steps per Lasso solve in the rounding's pricing rounds (docs/math.md §7)
 MASTER_STEPS = 40
 
+# where the center of the rounding's dual smoothing goes (column_generation.SmoothingCenter)
+SMOOTHING_CENTERS = ("moving", "fixed")
+
 NO_CUTS = np.zeros((0, 6), dtype=np.int64)
 
 # under --time-limit, separation rounds (triangle cuts) start only in this first part of it: the
@@ -82,15 +85,20 @@ class SdpBackend(Backend):
         candidates: int = option(2048, "rounding: sampled neurons kept for the first master, largest reduced cost first "
                                        "(at most 2 n)", parse=int)
         local_search: bool = option(True, "1-flip local search on every sampled neuron", cli=False)
-        pricing_rounds: int = option(80, "rounding: rounds of local-search pricing after the refit (work budget)",
+        pricing_rounds: int = option(200, "rounding: rounds of local-search pricing after the refit (work budget)",
                                      parse=int)
         master_steps: int = option(MASTER_STEPS, "rounding: feature-sign steps per Lasso solve in the pricing rounds (work "
                                        "budget; quadratic losses; 0: solve every round exactly); the final atoms are "
                                        "always solved exactly", parse=int)
         pricing_atoms: int = option(128, "rounding: atoms added per pricing round", parse=int)
         smoothing: float = option(SMOOTHING, "rounding: dual smoothing; the pricing rounds search at "
-                                             "lambda w_master + (1 - lambda) w_sdp first and at w_master when that "
-                                             "finds nothing (1: at w_master only)", parse=float)
+                                             "lambda w_master + (1 - lambda) w_center first (w_center starts at "
+                                             "w_sdp) and at w_master when that finds nothing (1: at w_master only)",
+                                  parse=float)
+        smoothing_center: str = option("moving", "rounding: where the smoothing's center goes: moving (to a "
+                                                  "searched point with a better estimated dual value, Wentges's "
+                                                  "rule; lambda/3 until its first move) | fixed (stays at w_sdp)",
+                                       choices=SMOOTHING_CENTERS)
         seed: int = option(0, "random seed for sampling", parse=int)
 
         def validate(self):
@@ -115,9 +123,14 @@ class SdpBackend(Backend):
                                                           "and this run has none: drop it, or set --pricing-rounds >= 1")
             check_unit_fraction("smoothing", self.smoothing, "1: no smoothing; 0 would price at the relaxation's "
                                                              "dual point only, which has no violators")
-            if self.smoothing != SMOOTHING and not (self.rounding and self.local_search and self.pricing_rounds):
-                raise InvalidProblemError("smoothing", "smooths the rounding's pricing rounds and this run has none: "
-                                                       "drop it, or set --pricing-rounds >= 1")
+            check_choice("smoothing_center", self.smoothing_center, SMOOTHING_CENTERS)
+            for name, default in (("smoothing", SMOOTHING), ("smoothing_center", "moving")):
+                if getattr(self, name) != default and not (self.rounding and self.local_search and self.pricing_rounds):
+                    raise InvalidProblemError(name, "smooths the rounding's pricing rounds and this run has none: "
+                                                    "drop it, or set --pricing-rounds >= 1")
+            if self.smoothing_center != "moving" and self.smoothing == 1.0:
+                raise InvalidProblemError("smoothing_center", "--smoothing 1 turns the smoothing off, so its center "
+                                                              "is never used: drop one of the two")
             check_positive("cut_tol", self.cut_tol)
             check_nonnegative_int("seed", self.seed)
 
@@ -209,6 +222,7 @@ class SdpBackend(Backend):
                                                             pricing_rounds=o.pricing_rounds, per_round=o.pricing_atoms,
                                                             master_steps=o.master_steps or None,
                                                             smoothing=o.smoothing,
+                                                            moving_center=o.smoothing_center == "moving",
                                                             max_candidates=min(o.candidates, 2 * problem.n),
                                                             deadline=deadline)
                 support = rounding_report.pop("unconstrained_support", None)
