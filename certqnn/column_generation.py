@@ -551,7 +551,7 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
         else:
             stop = "budget"
     if smoothed:
-        stats["center_moves"] = center.moves
+        stats["center_moves"] = center.moves           # since the center was made (it may carry over)
     return _finish(master, w, rho, rho_ub, best_lb, stop, rounds, stats)
 
 
