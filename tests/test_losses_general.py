@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from certqnn import Certificate, InvalidProblemError, QNNProblem, certify, solve, verify
@@ -228,9 +228,19 @@ def independent_optimum(problem) -> float:
         c = np.concatenate([np.full(2 * m, beta), np.ones(n)])
         solvers.options.update({"show_progress": False, "abstol": 1e-10, "reltol": 1e-10, "feastol": 1e-10})
         sol = solvers.lp(matrix(c), matrix(np.array(rows)), matrix(np.array(rhs)))
-        x = np.array(sol["x"]).ravel()
-        a = x[:m] - x[m:2 * m]
-        return loss.value(Phi @ a, y) + beta * float(np.abs(a).sum())
+        # an interior-point LP can stop short of its tolerances on degenerate instances (absolute
+        # loss, ternary seed 49: 2.8e-7 relative above the optimum): HiGHS's simplex solves the same
+        # LP too, and the better of the two feasible points is taken (each objective is recomputed
+        # from its a, so either is >= p*_inf)
+        from scipy.optimize import linprog
+
+        highs = linprog(c, A_ub=np.array(rows), b_ub=np.array(rhs), bounds=(None, None), method="highs")
+        values = []
+        for x in (np.array(sol["x"]).ravel(), highs.x):
+            if x is not None:
+                a = x[:m] - x[m:2 * m]
+                values.append(loss.value(Phi @ a, y) + beta * float(np.abs(a).sum()))
+        return min(values)
 
     def f(z):
         a = z[:m] - z[m:]
@@ -248,6 +258,7 @@ def independent_optimum(problem) -> float:
 @pytest.mark.parametrize("spec", NEW)
 @settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 1000), levels=st.sampled_from(["binary", "ternary"]))
+@example(seed=49, levels="ternary")       # CVXOPT's LP alone stopped 2.8e-7 above p* here (absolute)
 def test_bounds_sandwich_an_independent_optimum(spec, seed, levels):
     """LB <= p*_inf (independent generic solver over all atoms) <= UB, and enumeration's certified
     relative gap is tiny for every loss."""
