@@ -405,6 +405,12 @@ class SmoothingCenter:
         self.loss, self.y = problem.loss, problem.y
         self.value = self._scaled_value(self.point, 1.0)[0]
 
+    @classmethod
+    def of(cls, center, problem: QNNProblem, moving: bool = True) -> "SmoothingCenter":
+        """center itself when it is a SmoothingCenter (it carries over between runs), else a new one
+        starting at the point center (n,)."""
+        return center if isinstance(center, cls) else cls(center, problem, moving)
+
     def _scaled_value(self, w: np.ndarray, smax: float) -> tuple[float, float]:
         """(-L*(s w), s) with the loss's best scale s in [0, smax]."""
         s = self.loss.best_dual_scale(w, self.y, smax)
@@ -468,8 +474,7 @@ def column_generation(problem: QNNProblem, pricers: list[Pricer], budget: Budget
     smoothed = center is not None and smoothing < 1.0
     if smoothed:
         stats["mispricings"] = 0
-        if not isinstance(center, SmoothingCenter):           # a caller's center carries over between runs
-            center = SmoothingCenter(center, problem, moving_center)
+        center = SmoothingCenter.of(center, problem, moving_center)
     best_lb, stop, rounds = -math.inf, "budget", 0
     rho, rho_ub, prev = math.nan, math.inf, math.inf
     w = master.gradient()

@@ -540,8 +540,8 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     gram_capacity = None if max_working_set is None else min(capacity, max(max_working_set + max_new, S.shape[1]))
     master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=capacity, gram_capacity=gram_capacity)
     left, atoms0 = rounds, S
-    if center is not None and smoothing < 1.0 and not isinstance(center, SmoothingCenter):
-        center = SmoothingCenter(center, problem, moving_center)   # one center for every run below
+    if center is not None and smoothing < 1.0:
+        center = SmoothingCenter.of(center, problem, moving_center)   # one center for every run below
     with blas_single_thread():
         while True:
             # `left` pricing calls, each followed by a master solve (rounds = 0: the refit of S only)
