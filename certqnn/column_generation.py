@@ -161,29 +161,30 @@ class RestrictedMaster:
             sq[lo:lo + self.OUTPUT_CHUNK] = np.einsum("ij,ij->j", P, P)
         return (np.abs(values) - self.beta) ** 2 / np.maximum(sq, np.finfo(float).tiny)
 
-    # keep(): atoms moved per block while compacting the buffers
-    KEEP_BLOCK = 256
-
     def keep(self, mask: np.ndarray):
-        """Keep the atoms in mask (m,) and every atom with a nonzero weight."""
+        """Keep the atoms in mask (m,) and every atom with a nonzero weight. The kept atoms do not
+        keep their order: the last ones fill the holes, so only the moved atoms' rows and columns
+        of Phi and G are copied (O(moved * m) instead of O(m^2) per trim, the rounding's every round).
+        Returns order (m_kept,): the former position of the atom now at each position."""
         mask = np.asarray(mask, bool) | (self.alpha != 0)
-        self.S, self.alpha = self.S[:, mask], self.alpha[mask]
-        m, kept = mask.size, np.flatnonzero(mask)
-        # compacted in place, a block of KEEP_BLOCK atoms at a time (a temporary of that many rows,
-        # not a second m x m): kept is increasing with kept[i] >= i, so a block's sources are never
-        # among the rows or columns already written, and each block is read whole before it is written
+        m, size = mask.size, int(mask.sum())
+        holes = np.flatnonzero(~mask[:size])            # places to fill, in [0, size)
+        movers = size + np.flatnonzero(mask[size:])     # kept atoms beyond the new end, as many as holes
+        order = np.arange(size)
+        order[holes] = movers                           # order[i]: the old position of the atom now at i
+        self.S, self.alpha = self.S[:, order], self.alpha[order]
         if self.Phi is not None:                       # None: a master whose outputs are spread over agents
-            for lo in range(0, kept.size, self.KEEP_BLOCK):
-                src = kept[lo:lo + self.KEEP_BLOCK]
-                self._buffer[:, lo:lo + src.size] = self._buffer[:, src]
-            self.Phi = self._buffer[:, :kept.size]
-        if self.quadratic and kept.size < m:
-            self.c, g = self.c[mask], self._gram
-            for lo in range(0, kept.size, self.KEEP_BLOCK):
-                src = kept[lo:lo + self.KEEP_BLOCK]
-                g[lo:lo + src.size, :kept.size] = g[src, :m][:, kept]   # rows, then columns: 2x faster than np.ix_
-            self.G = g[:kept.size, :kept.size]
+            self._buffer[:, holes] = self._buffer[:, movers]
+            self.Phi = self._buffer[:, :size]
+        if self.quadratic and size < m:
+            self.c, g = self.c[order], self._gram
+            # rows first (over all m columns), then columns (over the new rows): movers >= size > holes,
+            # so no source is overwritten before it is read
+            g[holes, :m] = g[movers, :m]
+            g[:size, holes] = g[:size, movers]
+            self.G = g[:size, :size]
         self._keys = {col.astype(np.int8).tobytes() for col in self.S.T}
+        return order
 
     def trim(self, Q: np.ndarray, max_atoms: int):
         """Drop unused atoms far from the dual constraint (they rarely return) and cap the set at

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 
 from . import limits
+from .blas import symmetric_matvec
 from .column_generation import (Budget, LocalSearchPricer, PricingState, RestrictedMaster, SmoothingCenter, _expired,
                                 column_generation)
 from .lasso import _line_search, refit
@@ -239,12 +240,14 @@ class _ActiveFactor:
         return new
 
     def kill(self, positions):
-        for pos in positions:
-            e = np.zeros(self.k)
-            e[pos] = 1.0
-            self.W = np.hstack([self.W, self._ut(e)[:, None]])
-            self.alive[pos] = False
-            self.dead.append(int(pos))
+        positions = np.asarray(positions, int)
+        if not positions.size:
+            return
+        E = np.zeros((self.k, positions.size))
+        E[positions, np.arange(positions.size)] = 1.0
+        self.W = np.hstack([self.W, self._ut(E)])       # one triangular solve for all of them
+        self.alive[positions] = False
+        self.dead.extend(positions.tolist())
         if len(self.dead) > self.max_dead:
             self.compact()
 
@@ -288,7 +291,8 @@ class _ActiveFactor:
 
 def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.ndarray | None = None,
                              max_steps: int | None = None, tol: float = 1e-7, batch: int = 1,
-                             max_pivots: int | None = None) -> tuple[np.ndarray, int]:
+                             max_pivots: int | None = None, factor: _ActiveFactor | None = None
+                             ) -> tuple[np.ndarray, int, _ActiveFactor]:
     """min a^T G a / 2 - c^T a + beta |a|_1 (G (m, m) PSD, c (m,)) by feature sign with a Cholesky
     factor of the active Gram block kept up to date (_ActiveFactor: an entering atom appends a row,
     O(k^2); a leaving one is held at 0 until a batch of them is compacted away), so a step costs
@@ -300,20 +304,27 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
     face is solved (1: classic feature sign; more: fewer steps while the working set grows).
     max_pivots: stop after that many exchanges (None: no cap) -- on a rank-deficient Gram (more
     atoms than the span of their outputs) the exchanges can go on for thousands of steps, each
-    lowering f very little. Returns (a (m,), steps)."""
+    lowering f very little. factor: the factor a former search ended with, reused when its live
+    atoms are a0's nonzero ones (their Gram block has not changed; saves the O(k^3) factorization
+    that starts a search), else built anew. Returns (a (m,), steps, the final factor)."""
     m = c.shape[0]
     a = np.zeros(m) if a0 is None else np.array(a0, float).reshape(m)
     if m == 0:
-        return a, 0
-    ridge = 1e-12 * max(float(np.max(np.diag(G))), 1e-300)
+        return a, 0, _ActiveFactor(G, np.zeros(0, int), 0.0)
     small = 1e-9 * np.maximum(np.diag(G), 1e-300)       # a squared pivot below this: dependent
     skipped = np.zeros(m, bool)
-    F = _ActiveFactor(G, np.flatnonzero(a), ridge)
+    nonzero = np.flatnonzero(a)
+    if factor is not None and np.array_equal(np.sort(factor.act[factor.alive]), nonzero):
+        F = factor
+        F.G, F.pivots = G, 0                            # G's view of the master's buffer moves with its adds
+    else:
+        F = _ActiveFactor(G, nonzero, 1e-12 * max(float(np.max(np.diag(G))), 1e-300))
+    ridge = F.ridge                                     # the ridge its factor was built with
     max_steps = max_steps if max_steps is not None else 20 * m + 100
     steps, resolved = 0, False
     while steps < max_steps:
         steps += 1
-        grad = G @ a - c                                 # one matvec: cheaper than copying the rows G[act]
+        grad = symmetric_matvec(G, a) - c                # one triangle of G read: half a dgemv's traffic
         theta = np.sign(a[F.act])                        # 0 on the dead
         live = F.act[F.alive]
         # after an exact solve of this face its residual is as small as the (ridged) factor allows
@@ -368,7 +379,7 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
             break                                        # no descent left beyond rounding
         a[A[L]] = new
         F.kill(np.flatnonzero(L)[new == 0])
-    return a, steps
+    return a, steps, F
 
 
 def _enter(F: _ActiveFactor, j: int, a, grad, beta, G, small, skipped) -> bool:
@@ -440,6 +451,7 @@ class IncrementalMaster(RestrictedMaster):
         super().__init__(Xb, problem, capacity, gram_capacity)
         self.max_steps, self.batch = max_steps, batch
         self.steps = 0
+        self._factor: _ActiveFactor | None = None       # the last search's factor, for the next one
         if self.quadratic:
             # measured on synthetic 1000 x 50 and digits (docs/math.md §7): a large |phi_u^T w| is
             # mostly a large |phi_u| there, and ranking by value fills the rounds with such atoms
@@ -452,18 +464,32 @@ class IncrementalMaster(RestrictedMaster):
         if not self.quadratic:
             return super().solve()
         m = self.c.shape[0]
-        self.alpha, steps = incremental_feature_sign(self.G, self.c, self.beta, self.alpha, self.max_steps,
-                                                     batch=self.batch, max_pivots=int(self.PIVOTS_PER_ATOM * m) + 8)
+        self.alpha, steps, self._factor = incremental_feature_sign(
+            self.G, self.c, self.beta, self.alpha, self.max_steps, batch=self.batch,
+            max_pivots=int(self.PIVOTS_PER_ATOM * m) + 8, factor=self._factor)
         self.steps += steps
         if self.max_steps is None or steps < self.max_steps:
             # stopped before its step budget but not at a KKT point: the pivot cap fired (a
             # rank-deficient working set); lasso.feature_sign, warm started here, handles the
             # dependent atoms in the eigenbasis of the face and finishes exactly
-            grad = self.G @ self.alpha - self.c
+            grad = symmetric_matvec(self.G, self.alpha) - self.c
             if np.max(np.abs(grad), initial=0.0) > self.beta * (1.0 + 1e-6):
+                self._factor = None
                 return super().solve()
         self.w = None
         return self.objective()
+
+    def keep(self, mask: np.ndarray):
+        order = super().keep(mask)
+        if self._factor is not None:
+            # the factor's atoms by their new positions; it is dropped when one of them left
+            where = np.full(mask.shape[0], -1)
+            where[order] = np.arange(order.size)
+            act = where[self._factor.act]
+            self._factor.act = act
+            if np.any(act < 0):
+                self._factor = None
+        return order
 
     def solve_exactly(self) -> float:
         """One solve without the step budget (the exact Lasso of the working set), warm started."""

@@ -120,7 +120,12 @@ def test_the_masters_buffers_stay_its_atoms_outputs_through_adds_and_compactions
     for added, kept_fraction in steps:
         master.add(np.where(rng.random((5, added)) < 0.5, -1.0, 1.0))
         master.solve()
+        before = {col.tobytes(): a for col, a in zip(master.S.T, master.alpha)}
+        prediction = master.prediction()
         master.keep(rng.random(master.S.shape[1]) < kept_fraction)
+        # the kept atoms may move, but each keeps its weight (the used ones all stay)
+        assert all(before[col.tobytes()] == a for col, a in zip(master.S.T, master.alpha))
+        np.testing.assert_allclose(master.prediction(), prediction, rtol=1e-12, atol=1e-12)
         Phi = neuron_outputs(Xb, problem.activation, master.S)
         np.testing.assert_allclose(master.Phi, Phi, rtol=1e-13, atol=1e-14)   # BLAS blocking: last bits
         np.testing.assert_allclose(master.G, kappa * Phi.T @ Phi, rtol=1e-13, atol=1e-12)
