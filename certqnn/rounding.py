@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg.blas import dtrmv
 
 from . import limits
 from .blas import symmetric_matvec
@@ -174,6 +175,16 @@ class _ActiveFactor:
     def compact(self):
         self._build(self.act[self.alive])
 
+    def factor_product(self, x: np.ndarray) -> np.ndarray:
+        """U x (k,), reading U's triangle only (BLAS trmv on the lower-triangular view U^T)."""
+        return dtrmv(self.U.T, x, lower=1, trans=1) if self.k else np.zeros(0)
+
+    def gram_product(self, x: np.ndarray) -> np.ndarray:
+        """G_AA x = U^T U x - ridge x (k,) without reading G."""
+        if not self.k:
+            return np.zeros(0)
+        return dtrmv(self.U.T, self.factor_product(x), lower=1) - self.ridge * x
+
     def _ut(self, b):
         return solve_triangular(self.U, b, trans="T", check_finite=False) if self.k else np.zeros(0)
 
@@ -324,11 +335,18 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
     steps, resolved = 0, False
     while steps < max_steps:
         steps += 1
-        grad = symmetric_matvec(G, a) - c                # one triangle of G read: half a dgemv's traffic
         theta = np.sign(a[F.act])                        # 0 on the dead
         live = F.act[F.alive]
-        # after an exact solve of this face its residual is as small as the (ridged) factor allows
-        face_solved = resolved or np.abs(grad[live] + beta * np.sign(a[live])).max(initial=0.0) <= tol * beta
+        if resolved:
+            # after an exact solve of this face its residual is as small as the (ridged) factor allows
+            face_solved = True
+        else:
+            # whether the face is solved needs only the face's gradient: G_AA a_A from the factor
+            # (k x k triangles) instead of G a (an m x m triangle); after a line search, most steps
+            grad_act = F.gram_product(a[F.act]) - c[F.act]
+            face_solved = np.abs(grad_act[F.alive] + beta * theta[F.alive]).max(initial=0.0) <= tol * beta
+        # the violators need the whole gradient: one triangle of G read, half a dgemv's traffic
+        grad = symmetric_matvec(G, a) - c if face_solved else None
         resolved = False
         single = F.k
         if face_solved:
@@ -373,8 +391,9 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
         d_full = x - a[A]
         d_full[~L] = 0.0
         d = d_full[L]
-        Ud = F.U @ d_full
-        new = _line_search(cur, d, float(grad[A[L]] @ d), 0.5 * (float(Ud @ Ud) - ridge * float(d @ d)), beta)
+        Ud = F.factor_product(d_full)
+        slope = float((grad[A[L]] if grad is not None else grad_act[L]) @ d)   # no entry: A is the top's
+        new = _line_search(cur, d, slope, 0.5 * (float(Ud @ Ud) - ridge * float(d @ d)), beta)
         if new is None:
             break                                        # no descent left beyond rounding
         a[A[L]] = new
