@@ -329,6 +329,8 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
         F = factor
         F.G, F.pivots = G, 0                            # G's view of the master's buffer moves with its adds
     else:
+        if factor is not None:
+            factor.U = factor.W = None                  # freed before its successor is built (k x k each)
         F = _ActiveFactor(G, nonzero, 1e-12 * max(float(np.max(np.diag(G))), 1e-300))
     ridge = F.ridge                                     # the ridge its factor was built with
     max_steps = max_steps if max_steps is not None else 20 * m + 100
@@ -502,13 +504,17 @@ class IncrementalMaster(RestrictedMaster):
         order = super().keep(mask)
         if self._factor is not None:
             # the factor's atoms by their new positions; it is dropped when one of them left
-            where = np.full(mask.shape[0], -1)
+            where = np.full(np.shape(mask)[0], -1)
             where[order] = np.arange(order.size)
             act = where[self._factor.act]
             self._factor.act = act
             if np.any(act < 0):
                 self._factor = None
         return order
+
+    def reduced(self, used, obj):
+        self._factor = None                             # the reduction's own k x k Gram is the peak: not two
+        return super().reduced(used, obj)
 
     def solve_exactly(self) -> float:
         """One solve without the step budget (the exact Lasso of the working set), warm started."""

@@ -60,6 +60,9 @@ def test_removing_an_atom_keeps_the_factor_of_the_others(seed, k, dead):
     assert np.allclose(F.U.T @ F.U, G[np.ix_(A, A)] + 1e-12 * np.eye(A.size), atol=1e-9 * np.abs(G).max())
     assert np.allclose(F.U, np.triu(F.U))
     b = rng.standard_normal(A.size)
+    # the products the search takes from the factor instead of G
+    np.testing.assert_allclose(F.factor_product(b), F.U @ b, rtol=1e-12, atol=1e-12 * np.abs(F.U).sum())
+    np.testing.assert_allclose(F.gram_product(b), G[np.ix_(A, A)] @ b, rtol=1e-9, atol=1e-9 * np.abs(G).sum())
     x = F.solve(b)
     L = F.alive
     assert np.all(x[~L] == 0.0)
