@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import time
 
@@ -238,8 +240,6 @@ def _accuracy(cert: Certificate, X, y, activation) -> float:
 # -- commands --------------------------------------------------------------------------------
 def _mpi_rank() -> int:
     """This process's MPI rank when launched by mpiexec (0 otherwise), without importing mpi4py."""
-    import os
-
     for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
         if var in os.environ:
             return int(os.environ[var])
@@ -248,8 +248,6 @@ def _mpi_rank() -> int:
 
 def _mpi_size() -> int:
     """The number of MPI processes when launched by mpiexec (1 otherwise), without importing mpi4py."""
-    import os
-
     for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
         if var in os.environ:
             return int(os.environ[var])
@@ -257,13 +255,28 @@ def _mpi_size() -> int:
 
 
 def _check_outputs(*paths):
-    """Fail before any long work when an output file cannot be written."""
+    """Fail before any long work when an output file cannot be written (None: not asked for;
+    an empty path is an error, not a request for no file)."""
     for path in paths:
-        if path:
+        if path is not None:
             try:
                 check_writable(path)
             except OSError as exc:
-                raise UsageError(f"cannot write {path}: {exc}") from None
+                raise UsageError(f"cannot write {path!r}: {exc}") from None
+
+
+def _check_plot_format(flag: str, path):
+    """Fail before any long work when matplotlib cannot write a plot of path's format."""
+    _require_matplotlib(flag)
+    if path is None:
+        return
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    ext = os.path.splitext(str(path))[1].lstrip(".").lower()
+    if ext not in formats:
+        raise UsageError(f"{flag}: cannot draw a {'.' + ext if ext else 'file without an extension'}; "
+                         f"name a file ending in one of {', '.join('.' + f for f in sorted(formats))}")
 
 
 def _trajectory_title(result) -> str:
@@ -278,8 +291,8 @@ def _trajectory_title(result) -> str:
 def cmd_solve(args) -> int:
     _check_outputs(args.out, args.convergence_plot)
     _check_seed(args)
-    if args.convergence_plot:
-        _require_matplotlib("--plot")
+    if args.convergence_plot is not None:
+        _check_plot_format("--plot", args.convergence_plot)
     options = backend_options(args.backend, args)
     if args.convergence_plot:
         if "history" not in declared_options(get_backend(args.backend.split(":", 1)[0]).Options):
@@ -356,7 +369,7 @@ def _solve_and_report(args, data, problem, test, options) -> int:
     t = cert.tightness
     if "cuts_added" in t:
         print(f"Shor bound {t['shor_bound']:.8g} -> strengthened {t['strengthened_bound']:.8g} "
-              f"({t['cuts_added']} triangle cuts in {t['cut_rounds']} rounds; solver objectives; the certified bound is the table's lower bound)")
+              f"({t['cuts_added']} triangle cuts in {t['cut_rounds']} round{'' if t['cut_rounds'] == 1 else 's'}; solver objectives; the certified bound is the table's lower bound)")
     if args.out:
         print(f"certificate written to {args.out}  (check it with: certqnn verify {args.out})")
     return EXIT_OK
@@ -436,8 +449,6 @@ def _verify_multiclass(args, mc) -> int:
 
 
 def cmd_verify(args) -> int:
-    import os
-
     try:
         if os.path.isdir(args.file):
             raise UsageError(f"{args.file} is a directory; give a certificate file")
@@ -450,6 +461,14 @@ def cmd_verify(args) -> int:
 
             ds = load(args.data, standardize=args.standardize)
             data = (ds.X, ds.y)
+        elif not ("X" in cert.problem_doc and "y" in cert.problem_doc):
+            # missing input, not a failed check: the verdict needs the data
+            if cert.data_file is None:
+                raise UsageError(f"{args.file} does not embed its data: pass them with --data DATA")
+            path = os.path.join(cert.base_dir or ".", cert.data_file)
+            if not os.path.exists(path):
+                raise UsageError(f"the data file {path}, which {args.file} names, does not exist: keep it next to "
+                                 "the certificate or pass the data with --data DATA")
     except (CertQNNError, CertificateFormatError) as exc:
         if args.json:   # a caller parsing stdout gets JSON in every case
             print(json.dumps({"ok": False, "error": str(exc), "field": getattr(exc, "field", None)}, indent=2))
@@ -470,8 +489,6 @@ def cmd_verify(args) -> int:
 
 def _read_certificate(path):
     """A Certificate, or a MultiClassCertificate for a version-3 (one-vs-rest) file."""
-    import os
-
     if os.path.isdir(path):
         raise UsageError(f"{path} is a directory; give a certificate file")
     return read_certificate(path)
@@ -512,6 +529,9 @@ def cmd_export(args) -> int:
     from .atomic import atomic_path, write_text_atomic
 
     _check_outputs(args.out)
+    if args.format == "c" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.name):
+        raise UsageError(f"--name: {args.name!r} is not a C identifier (letters, digits and _, not starting "
+                         "with a digit)")
     cert = _read_certificate(args.cert)
     if isinstance(cert, MultiClassCertificate):
         raise UsageError(f"{args.cert} is a multi-class (one-vs-rest) certificate; export handles single "
@@ -540,8 +560,8 @@ def cmd_compare(args) -> int:
     from .backends.base import REGISTRY
     _check_outputs(args.plot)
     _check_seed(args)
-    if args.plot:
-        _require_matplotlib("--plot")
+    if args.plot is not None:
+        _check_plot_format("--plot", args.plot)
     options = {spec: backend_options(spec, args, specs) for spec in specs}
     for spec in specs:
         get_backend(spec.split(":", 1)[0]).options(**options[spec])
@@ -585,7 +605,11 @@ def cmd_compare(args) -> int:
         else:
             plot_bounds(rows, args.plot, title=title)
         print(f"plot written to {args.plot}")
-    return EXIT_OK if certs else EXIT_BAD_INPUT
+    if not certs:
+        print(f"certqnn compare: error: no backend gave a certificate for {data.name} (see the rows above)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 DEMO_TEST_FRACTION = 0.2
@@ -665,7 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("solve", help="solve one problem, certify it, write the certificate")
-    p.add_argument("data", metavar="DATA", help="file.npz | file.csv | sklearn:NAME | synthetic:n=..,d=..,seed=..")
+    p.add_argument("data", metavar="DATA", help="file.npz | file.csv | DIR (X.npy or part-*.npy, and y.npy) | sklearn:NAME | "
+                                                     "synthetic:n=..,d=..,seed=..")
     p.add_argument("--backend", default="auto", help="backend name[:engine] (default auto: picks by size)")
     p.add_argument("--out", default=None, help="certificate file to write (JSON)")
     p.add_argument("--plot", dest="convergence_plot", default=None, metavar="FILE.png",
@@ -679,7 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE.json")
     p.add_argument("--data", default=None, help="DATA, when the certificate does not embed X and y")
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
-    p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --data: standardize the data as `solve` does (default on; use --no-standardize "
+                        "for a certificate made with --no-standardize)")
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("compare", help="run several backends on the same problem and tabulate certified bounds")
     p.add_argument("data", metavar="DATA")
@@ -717,10 +744,13 @@ def main(argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:          # e.g. `certqnn predict ... | head`: the reader left, not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:
+        # a file refused late (the early checks ask for permission only): atomic writes leave
+        # nothing half-written, and the message names the file
+        print(f"certqnn {args.command}: error: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -23,6 +23,13 @@ class Flag:
     parse: object
     choices: tuple | None
     help: str
+    helps: dict[str, list[str]] = dataclasses.field(default_factory=dict)   # help text -> backends with it
+
+    def help_text(self) -> str:
+        """The help, or when backends describe the flag differently, each description with its backends."""
+        if len(self.helps) <= 1:
+            return self.help
+        return "; ".join(f"{', '.join(owners)}: {text}" for text, owners in self.helps.items())
 
 
 def _flag_of(field: dataclasses.Field) -> str:
@@ -56,6 +63,7 @@ def collect_flags(backends: dict[str, type[Backend]] | None = None) -> dict[str,
                                    field.metadata.get("choices"), field.metadata.get("help", ""))
             entry = flags[spec]
             entry.fields[name] = field.name
+            entry.helps.setdefault(field.metadata.get("help", ""), []).append(name)
             if entry.choices != field.metadata.get("choices"):
                 entry.choices = None          # different backends allow different values: each validates its own
     return flags
@@ -68,7 +76,7 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
         where = "all backends" if len(owners) == len(REGISTRY) else ", ".join(owners)
         defaults = {_default_text(REGISTRY[b], flag.fields[b]) for b in owners}
         default = f"; default {defaults.pop()}" if len(defaults) == 1 else ""
-        help_text = f"{flag.help} [{where}{default}]"
+        help_text = f"{flag.help_text()} [{where}{default}]"
         if flag.kind is bool:
             group.add_argument(flag.flag, dest=flag.dest, action=argparse.BooleanOptionalAction, default=None,
                                help=help_text)
@@ -92,7 +100,7 @@ def _typed(flag: Flag):
         try:
             return parse(text)
         except (TypeError, ValueError) as exc:
-            raise argparse.ArgumentTypeError(f"{flag.flag}: cannot read {text!r} ({exc})") from None
+            raise argparse.ArgumentTypeError(f"cannot read {text!r} ({exc})") from None   # argparse names the flag
 
     convert.__name__ = getattr(parse, "__name__", "value")
     return convert

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,26 @@ def _int(opts, key, default, field, lo=0):
     return value
 
 
+def _class_option(opts, classes: np.ndarray, names, dataset: str) -> int:
+    """The class index of class=C: an index, or one of the data set's class names (any case);
+    default the first class of three or more, the second of two."""
+    default = classes[0] if len(classes) > 2 else classes[-1]
+    raw = str(opts.pop("class", default)).strip()
+    known = [str(v) for v in names] if names is not None else []
+    try:
+        cls = int(raw)
+    except ValueError:
+        lowered = [v.lower() for v in known]
+        if raw.lower() not in lowered:
+            raise InvalidProblemError("DATA", f"class={raw} is not a class of {dataset}: use an index "
+                                              f"{classes.tolist()}" + (f" or a name {known}" if known else "")) from None
+        cls = lowered.index(raw.lower())
+    if cls not in classes:
+        raise InvalidProblemError("DATA", f"class={cls} is not a class of {dataset}: use an index {classes.tolist()}"
+                                          + (f" or a name {known}" if known else ""))
+    return cls
+
+
 def synthetic(n: int, d: int, seed: int = 0, planted: int = 3, noise: float = 0.1) -> Dataset:
     """X ~ N(0, I)/sqrt(d); y = sum_j a_j (x^T u_j)^2 + noise with `planted` random binary neurons."""
     rng = np.random.default_rng(seed)
@@ -91,16 +112,17 @@ def load_sklearn(spec: str, multiclass: bool = False) -> Dataset:
         y, task = target.astype(float), "multiclass"
     else:
         classes = np.unique(target)
-        cls = _int(opts, "class", classes[0] if len(classes) > 2 else classes[-1], "DATA")
-        if cls not in classes:
-            raise InvalidProblemError("DATA", f"class={cls} is not a class of {name} ({classes.tolist()})")
-        y, task = np.where(target == cls, 1.0, -1.0), "classification"
         names = getattr(bunch, "target_names", None)
+        cls = _class_option(opts, classes, names, name)
+        y, task = np.where(target == cls, 1.0, -1.0), "classification"
         pos = names[cls] if names is not None and 0 <= cls < len(names) else cls
         label_map = {"-1": (f"not {pos}" if len(classes) > 2 else
                             (names[classes[0]] if names is not None else int(classes[0]))), "1": pos}
     seed = _int(opts, "seed", 0, "DATA")
     n = _int(opts, "n", X.shape[0], "DATA", lo=1)
+    if n > X.shape[0]:
+        raise InvalidProblemError("DATA", f"n={n} is more than the {X.shape[0]} rows of {name}: use n <= {X.shape[0]} "
+                                          "(a sample of the rows) or leave n out")
     if n < X.shape[0]:
         idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], n, replace=False))
         X, y = X[idx], y[idx]
@@ -157,7 +179,7 @@ def _classify_labels(y: np.ndarray, spec: str, task: str | None) -> tuple[np.nda
         return mapped, "classification", label_map, f"classification: two labels, {neg:g} -> -1 and {pos:g} -> +1"
     if task == "classification":
         raise InvalidProblemError("task", f"classification needs exactly two labels in {spec}, found {values.size}")
-    return y, "regression", None, f"regression: the last column has {values.size} distinct values"
+    return y, "regression", None, f"regression: y has {values.size} distinct values"
 
 
 def _file_dataset(X, y, spec, task) -> Dataset:
@@ -192,6 +214,10 @@ def load(spec: str, standardize: bool = True, task: str | None = None) -> Datase
         raise InvalidProblemError("task", f"must be auto, classification, regression or multiclass, got {task!r}")
     if spec.startswith("sklearn:"):
         data = load_sklearn(spec[len("sklearn:"):], multiclass=task == "multiclass")
+        if task in ("classification", "regression") and data.task != task:
+            # a bundled set's task is fixed by its targets: say so rather than ignore the request
+            raise InvalidProblemError("task", f"{spec} is a {data.task} data set; drop --task "
+                                              "(it applies to .csv, .npz, directory and synthetic data)")
     elif spec.startswith("synthetic:"):
         opts = _options(spec[len("synthetic:"):], "DATA")
         n = _int(opts, "n", 100, "DATA", lo=1)
@@ -210,13 +236,18 @@ def load(spec: str, standardize: bool = True, task: str | None = None) -> Datase
     elif spec.lower().endswith(".npz"):
         if not os.path.exists(spec):
             raise InvalidProblemError("DATA", f"file {spec!r} does not exist")
+        if not zipfile.is_zipfile(spec):
+            raise InvalidProblemError("DATA", f"{spec} is not an .npz archive (numpy.savez writes one, with arrays "
+                                              "'X' (n x d) and 'y' (n))")
         try:
             with np.load(spec, allow_pickle=False) as f:
-                if "X" not in f or "y" not in f:
-                    raise InvalidProblemError("DATA", f"{spec} must contain arrays 'X' (n x d) and 'y' (n)")
-                X, y = np.array(f["X"], dtype=float), np.array(f["y"], dtype=float)
-        except (ValueError, OSError) as exc:
+                names = set(f.files)
+                X = np.array(f["X"], dtype=float) if "X" in names else None
+                y = np.array(f["y"], dtype=float) if "y" in names else None
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
             raise InvalidProblemError("DATA", f"cannot read {spec}: {exc}") from None
+        if X is None or y is None:
+            raise InvalidProblemError("DATA", f"{spec} must contain arrays 'X' (n x d) and 'y' (n)")
         data = _file_dataset(X, y, spec, task)
     elif os.path.isdir(spec):
         X, y = _read_directory(spec)

@@ -112,3 +112,16 @@ def test_the_backend_reference_in_docs_is_current():
 
     path = Path(__file__).resolve().parent.parent / "docs/backends.md"
     assert path.read_text(encoding="utf-8") == options_reference()
+
+
+def test_a_flag_shared_by_backends_gives_each_backends_meaning():
+    """--engine means different things to dqsfw (how agents run) and sdp (the SDP engine): the help
+    shows both, each with its backends, instead of the first backend's alone."""
+    from certqnn.cli_options import collect_flags
+
+    flags = collect_flags()
+    engine = flags["--engine"].help_text()
+    assert "dqsfw: how agents run" in engine and "sdp: SDP engine" in engine
+    tol = flags["--tol"].help_text()
+    assert "frank-wolfe" in tol and "colgen" in tol
+    assert flags["--time-limit"].help_text() == flags["--time-limit"].help    # one meaning: said once

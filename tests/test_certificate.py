@@ -427,6 +427,20 @@ def _field_error(text):
     return e.value.field
 
 
+@pytest.mark.parametrize("path", [("network", "U", 0, 0), ("network", "alpha", 0), ("dual", "w", 0),
+                                  ("problem", "X", 0, 0), ("problem", "y", 0)])
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_among_numbers_is_malformed(path, value):
+    """JSON true/false in a number array: numpy would read it as 1 or 0 (so U entries of true would
+    even sit on the ±1 grid); the format allows numbers only."""
+    doc = doc_of(base("binary-shor")[2])
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert _field_error(json.dumps(doc)) == ".".join(k for k in path if isinstance(k, str))
+
+
 @pytest.mark.parametrize("frac", [0.0, 0.01, 0.25, 0.5, 0.75, 0.99])
 def test_truncated_json(frac):
     text = base("binary-shor")[2].to_json()

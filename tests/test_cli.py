@@ -68,6 +68,10 @@ def test_verify_missing_file_exit_2(workdir):
     (["solve", "nofile.npz"], "DATA"),
     (["solve", "sklearn:mnist"], "DATA"),
     (["solve", "synthetic:n=30,d=30,seed=1", "--backend", "enumeration"], "sdp"),
+    (["solve", "sklearn:iris,n=1000"], "n=1000"),
+    (["solve", "sklearn:iris,class=orchid"], "virginica"),
+    (["solve", "sklearn:breast_cancer,features=4", "--task", "regression"], "task"),
+    (["solve", SMALL, "--backend", "frank-wolfe", "--plot", "curve.txt"], ".png"),
 ])
 def test_bad_input_exit_2_and_no_file(workdir, capsys, argv, field):
     assert main(argv + ["--out", "out.json"]) == 2
@@ -75,6 +79,58 @@ def test_bad_input_exit_2_and_no_file(workdir, capsys, argv, field):
     assert field in err
     assert not os.path.exists("out.json")
     assert not [f for f in os.listdir(".") if f.startswith(".certqnn-")]
+
+
+def test_an_empty_output_path_is_an_error_not_a_request_for_no_file(workdir, capsys):
+    assert main(["solve", SMALL, "--backend", "enumeration", "--out", ""]) == 2
+    assert "empty" in capsys.readouterr().err
+    open("afile", "w").write("")
+    assert main(["solve", SMALL, "--backend", "enumeration", "--out", "afile/x.json"]) == 2
+    assert "afile is a file, not a directory" in capsys.readouterr().err
+
+
+def test_a_write_refused_late_is_exit_2_naming_the_file_and_leaves_nothing(workdir, capsys, monkeypatch):
+    """The early check asks for permission only (a file system can still refuse, e.g. /proc): the
+    final write's failure is reported with the user's file name, exit 2, no temporary left behind."""
+    import certqnn.atomic as atomic
+
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", refuse)
+    assert main(["solve", SMALL, "--backend", "enumeration", "--out", "late.json"]) == 2
+    assert "cannot write late.json: No space left on device" in capsys.readouterr().err
+    assert os.listdir(".") == []
+
+
+def test_compare_refuses_a_plot_it_cannot_draw_before_any_work(workdir, capsys, monkeypatch):
+    import certqnn.cli as cli
+
+    monkeypatch.setattr(cli, "_build_problem", lambda *a, **k: pytest.fail("the data were loaded"))
+    assert main(["compare", SMALL, "--plot", "bounds.txt"]) == 2
+    assert ".png" in capsys.readouterr().err
+
+
+def test_compare_without_any_certificate_says_so(workdir, capsys):
+    assert main(["compare", SMALL, "--backends", "frank-wolfe", "--loss", "hinge"]) == 2
+    assert "error: no backend gave a certificate" in capsys.readouterr().err
+
+
+def test_export_refuses_a_name_that_is_not_a_c_identifier(workdir, capsys):
+    assert main(["solve", SMALL, "--backend", "enumeration", "--out", "a.json"]) == 0
+    for bad in ("1bad", "a b", "x-y"):
+        assert main(["export", "a.json", "--format", "c", "--name", bad]) == 2
+        assert "not a C identifier" in capsys.readouterr().err
+    assert main(["export", "a.json", "--format", "c", "--name", "good_1", "--out", "m.h"]) == 0
+    assert "#define GOOD_1_" in open("m.h").read()
+
+
+def test_sklearn_classes_are_named_by_index_or_name(workdir):
+    from certqnn.datasets import load
+
+    by_index, by_name = load("sklearn:iris,class=2"), load("sklearn:iris,class=Virginica")
+    np.testing.assert_array_equal(by_index.y, by_name.y)
+    assert by_index.preprocessing["label_map"]["1"] == "virginica"
 
 
 def test_bad_data_files_exit_2(workdir, capsys):
@@ -88,6 +144,12 @@ def test_bad_data_files_exit_2(workdir, capsys):
     assert "y" in capsys.readouterr().err
     np.savez("empty.npz", X=np.ones((0, 3)), y=np.ones(0))
     assert main(["solve", "empty.npz", "--out", "o.json"]) == 2
+    open("garbage.npz", "w").write("not a zip archive")
+    assert main(["solve", "garbage.npz", "--out", "o.json"]) == 2
+    assert "not an .npz archive" in capsys.readouterr().err
+    np.savez("noy.npz", X=np.ones((5, 3)))
+    assert main(["solve", "noy.npz", "--out", "o.json"]) == 2
+    assert capsys.readouterr().err.count("DATA:") == 1          # named once, not "DATA: ... DATA: ..."
     open("inf.csv", "w").write("1,2,3\n4,inf,1\n")
     assert main(["solve", "inf.csv", "--no-standardize", "--out", "o.json"]) == 2
     assert not os.path.exists("o.json")
@@ -199,3 +261,13 @@ def test_auto_lists_each_method_with_the_sdp_stages():
                                                       "passes' time), rounding 24.5 s), colgen 12.0 s, certify 1.5 s")
     other = SimpleNamespace(backend="colgen", report={}, timings={"master": 3.0})
     assert _where_the_time_went(other, 7.25, 8.0) == "time: colgen 7.2 s, certify 0.8 s"
+
+
+def test_verify_without_its_data_is_missing_input_exit_2(workdir, capsys):
+    assert main(["solve", SMALL, "--backend", "enumeration", "--out", "a.json"]) == 0
+    doc = json.load(open("a.json"))
+    del doc["problem"]["X"], doc["problem"]["y"]
+    json.dump(doc, open("bare.json", "w"))
+    assert main(["verify", "bare.json"]) == 2
+    assert "does not embed its data: pass them with --data" in capsys.readouterr().err
+    assert main(["verify", "bare.json", "--data", SMALL]) == 0     # the same data, given

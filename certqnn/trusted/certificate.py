@@ -107,6 +107,13 @@ def _number(doc, key, allow_null=False):
     return value
 
 
+def _holds_bool(value: list) -> bool:
+    """Whether a JSON array (nested lists) holds true or false anywhere."""
+    if value and isinstance(value[0], list):
+        return any(_holds_bool(row) for row in value)
+    return any(type(v) is bool for v in value)
+
+
 def _array(value, key, ndim, max_shape):
     if value is None:
         raise CertificateFormatError(key, "is missing")
@@ -116,8 +123,9 @@ def _array(value, key, ndim, max_shape):
         raw = np.array(value)
     except (TypeError, ValueError, OverflowError):
         raise CertificateFormatError(key, "must contain numbers only (rectangular)") from None
-    if raw.size and raw.dtype.kind not in "iuf":
-        # strings ("1.5"), booleans, nulls, ragged rows, huge integers (object dtype) are refused
+    if raw.size and (raw.dtype.kind not in "iuf" or _holds_bool(value)):
+        # strings ("1.5"), booleans, nulls, ragged rows, huge integers (object dtype) are refused;
+        # numpy turns a boolean among numbers into 0 or 1 silently, hence the look at the items
         raise CertificateFormatError(key, "must contain numbers only (rectangular, no strings/booleans/null)")
     try:
         arr = raw.astype(float, copy=False)
