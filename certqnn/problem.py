@@ -90,6 +90,7 @@ class QNNProblem:
         object.__setattr__(self, "levels", Levels.parse(self.levels))
         object.__setattr__(self, "loss", get_loss(self.loss))
         self.loss.validate_labels(y)
+        self._check_scale()
         if isinstance(self.beta, (bool, np.bool_)):
             raise InvalidProblemError("beta", f"must be a positive number, got {self.beta!r}")
         try:
@@ -103,6 +104,30 @@ class QNNProblem:
             if isinstance(self.width, bool) or not isinstance(self.width, (int, np.integer)) or int(self.width) < 1:
                 raise InvalidProblemError("width", f"must be a positive integer or None, got {self.width!r}")
             object.__setattr__(self, "width", int(self.width))
+
+    # neuron outputs and targets beyond this leave the certificate's floating-point error bounds
+    # (products of such numbers, summed over the rows) no room below the largest double
+    MAX_MAGNITUDE = 1e100
+
+    def _check_scale(self):
+        """Refuse data, levels and activation whose neuron outputs could overflow the certificate's
+        arithmetic: |sigma(x^T u)| <= |a| R^2 + |b| R + |c| with R = max_i sum_j |x_ij| max|level|."""
+        level = float(np.max(np.abs(self.levels.values)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            R = float(np.max(np.abs(self.X).sum(axis=1), initial=0.0)) * level
+            act = self.activation
+            bound = abs(act.a) * R * R + abs(act.b) * R + abs(act.c)
+        bound = bound if math.isfinite(bound) else math.inf     # 0 * inf: no finite bound either
+        if not bound <= self.MAX_MAGNITUDE:
+            field = ("levels" if level > 1e30 else "activation" if max(abs(act.a), abs(act.b), abs(act.c)) > 1e30
+                     else "X")
+            raise InvalidProblemError(field, f"neuron outputs could reach {bound:.3g} (max_i sum_j |x_ij| times "
+                                             f"the largest |level| is {R:.3g}), beyond {self.MAX_MAGNITUDE:g}, where the "
+                                             "certificate's error bounds would overflow; rescale the data, the "
+                                             "levels or the activation")
+        if self.y.size and float(np.max(np.abs(self.y))) > self.MAX_MAGNITUDE:
+            raise InvalidProblemError("y", f"targets up to {float(np.max(np.abs(self.y))):.3g} are beyond "
+                                           f"{self.MAX_MAGNITUDE:g}; rescale them")
 
     # -- shapes -------------------------------------------------------------------------------
     @property

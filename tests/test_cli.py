@@ -271,3 +271,13 @@ def test_verify_without_its_data_is_missing_input_exit_2(workdir, capsys):
     assert main(["verify", "bare.json"]) == 2
     assert "does not embed its data: pass them with --data" in capsys.readouterr().err
     assert main(["verify", "bare.json", "--data", SMALL]) == 0     # the same data, given
+
+
+@pytest.mark.parametrize("flag, field", [("--levels=-1e308,1e308", "levels"), ("--activation=1e200,0,0", "activation")])
+def test_outputs_beyond_what_the_certificate_can_bound_are_refused_up_front(workdir, capsys, flag, field):
+    """Neuron outputs that could overflow the verifier's error bounds: a message naming the field,
+    not an internal error after the solve."""
+    assert main(["solve", SMALL, flag, "--backend", "enumeration", "--out", "o.json"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {field}: neuron outputs could reach" in err and "internal error" not in err
+    assert not os.path.exists("o.json")
