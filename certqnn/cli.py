@@ -726,12 +726,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="FILE", help="output file (default: print; npz needs --out)")
     p.add_argument("--name", default="certqnn", help="C identifier prefix (default certqnn)")
     p.set_defaults(func=cmd_export)
+    parser.commands = sub.choices          # name -> the command's parser (main reports with it)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # reported by the command's own parser: its usage line and `certqnn COMMAND: error:`
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "quiet", False):
         from .progress import set_enabled
         set_enabled(False)

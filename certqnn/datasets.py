@@ -134,6 +134,7 @@ def load_sklearn(spec: str, multiclass: bool = False) -> Dataset:
     data = Dataset(X, y, f"sklearn:{spec}", task)
     if task == "classification":
         data.preprocessing = {"label_map": {k: _plain(v) for k, v in label_map.items()}}
+        data.task_reason = f"classification: {label_map['-1']} -> -1 and {label_map['1']} -> +1"
     elif task == "multiclass":
         names = getattr(bunch, "target_names", None)
         present = np.unique(y)

@@ -281,3 +281,15 @@ def test_outputs_beyond_what_the_certificate_can_bound_are_refused_up_front(work
     err = capsys.readouterr().err
     assert f"error: {field}: neuron outputs could reach" in err and "internal error" not in err
     assert not os.path.exists("o.json")
+
+
+def test_an_unknown_option_is_reported_by_its_command(workdir, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["compare", SMALL, "--out", "x.json"])
+    assert e.value.code == 2
+    assert "certqnn compare: error: unrecognized arguments: --out x.json" in capsys.readouterr().err
+
+
+def test_a_sklearn_task_line_says_which_class_is_plus_one(workdir, capsys):
+    assert main(["solve", "sklearn:iris,class=virginica,features=3", "--backend", "enumeration", "--out", "a.json"]) == 0
+    assert "task: classification: not virginica -> -1 and virginica -> +1" in capsys.readouterr().err
