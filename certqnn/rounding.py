@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scipy.linalg import cholesky, solve_triangular
-from scipy.linalg.blas import dtrmv
+from scipy.linalg import solve_triangular
 
 from . import limits
-from .blas import symmetric_matvec
+from .blas import cholesky_upper, symmetric_matvec, upper_product, upper_solve
 from .column_generation import (Budget, LocalSearchPricer, PricingState, RestrictedMaster, SmoothingCenter, _expired,
                                 column_generation)
 from .lasso import _line_search, refit
@@ -146,27 +145,57 @@ class _ActiveFactor:
     O(k^2) update each time); it is held at 0 through W = U^-T E (k, #dead), E its unit columns:
     min x^T G x / 2 - b^T x subject to x_dead = 0 is x = U^-1 (y + W lam), y = U^-T b,
     lam = -(W^T W)^-1 W^T y. The dead are compacted away (one refactorization) when more than
-    max_dead pile up."""
+    max_dead pile up. U is the top-left corner of a square buffer with room to grow: an entering
+    atom writes one row and column (not a copy of U), dropping the last ones is free, and the
+    triangular solves and products take the corner as it lies (certqnn.blas)."""
 
     def __init__(self, G: np.ndarray, act: np.ndarray, ridge: float, max_dead: int = 32):
         self.G, self.ridge, self.max_dead = G, ridge, max_dead
         self.pivots = 0
         self._build(np.asarray(act, int))
 
+    # room for this many more atoms, or an eighth more, when a buffer is made or grown
+    ROOM = 64
+
     def _build(self, act):
-        self.U = None                                    # the old factor is not needed: one k x k at a time
+        self._buf = None                                 # the old factor is not needed: one buffer at a time
         self.act = act
         self.alive = np.ones(act.size, bool)
-        if act.size:
-            block = self.G[np.ix_(act, act)]
-            block[np.diag_indices_from(block)] += self.ridge
-            # factored in place (block.T is the Fortran-ordered view LAPACK wants, and its lower factor
-            # transposed is U): one k x k array at a time, k reaches thousands on large data
-            self.U = cholesky(block.T, lower=True, overwrite_a=True, check_finite=False).T
-        else:
-            self.U = np.zeros((0, 0))
-        self.W = np.zeros((act.size, 0))
+        k = act.size
+        self._buf = np.empty((k + max(self.ROOM, k // 8),) * 2)
+        U = self._buf[:k, :k]
+        for lo in range(0, k, 256):                      # gathered by row blocks: no second k x k array
+            U[lo:lo + 256] = self.G[act[lo:lo + 256]][:, act]
+        U[np.diag_indices(k)] += self.ridge
+        if not cholesky_upper(U):                        # factored in place, in the buffer
+            raise np.linalg.LinAlgError("the active Gram block is not positive definite")
+        self.W = np.zeros((k, 0))
         self.dead: list[int] = []
+
+    @property
+    def U(self) -> np.ndarray:
+        """The factor (k, k): a view of the buffer's corner."""
+        return self._buf[:self.k, :self.k]
+
+    def _room(self, k_new: int):
+        """Make the buffer hold at least k_new atoms (a copy of U only when it is full)."""
+        if k_new > self._buf.shape[0]:
+            k = self.k
+            grown = np.empty((k_new + max(self.ROOM, k_new // 8),) * 2)
+            grown[:k, :k] = self.U
+            self._buf = grown
+
+    def release(self):
+        """Free the factor's arrays (a caller that will build a new one)."""
+        self._buf = self.W = None
+
+    def snapshot(self):
+        """The state remove() may change, for restore(): remove() writes a new buffer, so the old
+        one is not touched."""
+        return self._buf, self.W, self.act, self.alive, list(self.dead)
+
+    def restore(self, state):
+        self._buf, self.W, self.act, self.alive, self.dead = state
 
     @property
     def k(self) -> int:
@@ -176,17 +205,15 @@ class _ActiveFactor:
         self._build(self.act[self.alive])
 
     def factor_product(self, x: np.ndarray) -> np.ndarray:
-        """U x (k,), reading U's triangle only (BLAS trmv on the lower-triangular view U^T)."""
-        return dtrmv(self.U.T, x, lower=1, trans=1) if self.k else np.zeros(0)
+        """U x (k,), reading U's triangle only (BLAS trmv)."""
+        return upper_product(self.U, x)
 
     def gram_product(self, x: np.ndarray) -> np.ndarray:
         """G_AA x = U^T U x - ridge x (k,) without reading G."""
-        if not self.k:
-            return np.zeros(0)
-        return dtrmv(self.U.T, self.factor_product(x), lower=1) - self.ridge * x
+        return upper_product(self.U, upper_product(self.U, x), transpose=True) - self.ridge * x
 
     def _ut(self, b):
-        return solve_triangular(self.U, b, trans="T", check_finite=False) if self.k else np.zeros(0)
+        return upper_solve(self.U, np.asarray(b, float), transpose=True)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """x (k,) minimising x^T (G_AA + ridge I) x / 2 - b^T x with the dead coordinates at 0."""
@@ -195,7 +222,7 @@ class _ActiveFactor:
         y = self._ut(b)
         if self.W.shape[1]:
             y = y - self.W @ np.linalg.solve(self.W.T @ self.W, self.W.T @ y)
-        x = solve_triangular(self.U, y, check_finite=False)
+        x = upper_solve(self.U, y)
         x[~self.alive] = 0.0
         return x
 
@@ -212,10 +239,10 @@ class _ActiveFactor:
 
     def append(self, j: int, y: np.ndarray, r2_full: float):
         k, r = self.k, np.sqrt(r2_full)
-        grown = np.empty((k + 1, k + 1))                 # not zeros: U is copied in, one pass less
-        grown[:k, :k], grown[:k, k], grown[k, k] = self.U, y, r
-        grown[k, :k] = 0.0
-        self.U = grown
+        self._room(k + 1)
+        buf = self._buf
+        buf[:k, k], buf[k, k] = y, r
+        buf[k, :k] = 0.0
         self.W = np.vstack([self.W, -(y @ self.W)[None, :] / r])   # the last row of U'^-T E
         self.act = np.append(self.act, j)
         self.alive = np.append(self.alive, True)
@@ -239,10 +266,10 @@ class _ActiveFactor:
             return np.zeros(0, int)
         R22 = np.linalg.cholesky(M[np.ix_(keep, keep)]).T
         b = len(keep)
-        grown = np.empty((k + b, k + b))
-        grown[:k, :k], grown[:k, k:], grown[k:, k:] = self.U, Y[:, keep], R22
-        grown[k:, :k] = 0.0
-        self.U = grown
+        self._room(k + b)
+        buf = self._buf
+        buf[:k, k:k + b], buf[k:k + b, k:k + b] = Y[:, keep], R22
+        buf[k:k + b, :k] = 0.0
         rows = -solve_triangular(R22, Y[:, keep].T @ self.W, trans="T", check_finite=False)
         self.W = np.vstack([self.W, rows])
         new = np.asarray(J)[keep]
@@ -279,7 +306,9 @@ class _ActiveFactor:
             U[r, r:] = c * top + s * bottom
             U[r + 1, r:] = c * bottom - s * top
             U[r + 1, r] = 0.0                            # zero by construction: keep the triangle exact
-        self.U = U[:k - 1]                               # leading rows of a C-ordered array: no copy
+        # a new buffer (snapshot() relies on it): the pivots that remove atoms are rare
+        self._buf = np.empty((k - 1 + max(self.ROOM, (k - 1) // 8),) * 2)
+        self._buf[:k - 1, :k - 1] = U[:k - 1]
         self.act, self.alive = np.delete(self.act, pos), np.delete(self.alive, pos)
         self.dead = [q - (q > pos) for q in self.dead]
         E = np.zeros((k - 1, len(self.dead)))
@@ -293,10 +322,8 @@ class _ActiveFactor:
         self.alive[pos] = True
 
     def truncate(self, k0: int):
-        """Forget the atoms appended after position k0 (none of them dead)."""
-        # a contiguous copy once: LAPACK's wrapper would otherwise copy the strided corner at
-        # every triangular solve until the next append (measured: 0.69 ms instead of 0.21 ms each)
-        self.U, self.W = np.ascontiguousarray(self.U[:k0, :k0]), self.W[:k0]
+        """Forget the atoms appended after position k0 (none of them dead): the corner shrinks."""
+        self.W = self.W[:k0]
         self.act, self.alive = self.act[:k0], self.alive[:k0]
 
 
@@ -330,7 +357,7 @@ def incremental_feature_sign(G: np.ndarray, c: np.ndarray, beta: float, a0: np.n
         F.G, F.pivots = G, 0                            # G's view of the master's buffer moves with its adds
     else:
         if factor is not None:
-            factor.U = factor.W = None                  # freed before its successor is built (k x k each)
+            factor.release()                            # freed before its successor is built (k x k each)
         F = _ActiveFactor(G, nonzero, 1e-12 * max(float(np.max(np.diag(G))), 1e-300))
     ridge = F.ridge                                     # the ridge its factor was built with
     max_steps = max_steps if max_steps is not None else 20 * m + 100
@@ -434,7 +461,7 @@ def _enter(F: _ActiveFactor, j: int, a, grad, beta, G, small, skipped) -> bool:
     step[i] = -cur[i]
     # f(a + step) - f(a) = grad^T step + step^T G step / 2 + beta (|a + step|_1 - |a|_1), with
     # G_AA = U^T U - ridge I: O(k^2) in BLAS instead of gathering G[A, A] twice
-    Us = F.U @ step
+    Us = F.factor_product(step)
     quad = Us @ Us - F.ridge * (step @ step) + 2.0 * step_j * (G[F.act, j] @ step) + G[j, j] * step_j ** 2
     change = (grad[F.act] @ step + grad[j] * step_j + 0.5 * quad
               + beta * (np.abs(cur + step).sum() - np.abs(cur).sum() + abs(step_j)))
@@ -446,11 +473,11 @@ def _enter(F: _ActiveFactor, j: int, a, grad, beta, G, small, skipped) -> bool:
         return False
     # atom i leaves for good (removed from the factor: keeping it dead would leave j dependent on
     # the factor and force a full refactorization at every pivot)
-    kept = F.U, F.W, F.act, F.alive, list(F.dead)
+    kept = F.snapshot()
     F.remove(i)
     y, r2_live, r2_full = F.schur(j)
     if r2_live <= small[j]:
-        F.U, F.W, F.act, F.alive, F.dead = kept
+        F.restore(kept)
         skipped[j] = True                                # still dependent without atom i: leave j out
         return False
     if r2_full <= small[j]:
