@@ -21,6 +21,7 @@ dimension lda: an upper triangular U is the lower triangular L = U^T there, so U
 from __future__ import annotations
 
 import ctypes
+import importlib
 
 import numpy as np
 
@@ -46,8 +47,6 @@ _kernels: dict = {}         # name -> function or None, looked up once
 def _kernel(name: str):
     if name not in _kernels:
         try:
-            import importlib
-
             module, prototype = _PROTOTYPES[name]
             capsule = importlib.import_module(f"scipy.linalg.{module}").__pyx_capi__[name]
             get_name = ctypes.pythonapi.PyCapsule_GetName

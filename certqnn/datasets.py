@@ -59,16 +59,13 @@ def _class_option(opts, classes: np.ndarray, names, dataset: str) -> int:
     default = classes[0] if len(classes) > 2 else classes[-1]
     raw = str(opts.pop("class", default)).strip()
     known = [str(v) for v in names] if names is not None else []
+    lowered = [v.lower() for v in known]
     try:
         cls = int(raw)
     except ValueError:
-        lowered = [v.lower() for v in known]
-        if raw.lower() not in lowered:
-            raise InvalidProblemError("DATA", f"class={raw} is not a class of {dataset}: use an index "
-                                              f"{classes.tolist()}" + (f" or a name {known}" if known else "")) from None
-        cls = lowered.index(raw.lower())
-    if cls not in classes:
-        raise InvalidProblemError("DATA", f"class={cls} is not a class of {dataset}: use an index {classes.tolist()}"
+        cls = lowered.index(raw.lower()) if raw.lower() in lowered else None
+    if cls is None or cls not in classes:
+        raise InvalidProblemError("DATA", f"class={raw} is not a class of {dataset}: use an index {classes.tolist()}"
                                           + (f" or a name {known}" if known else ""))
     return cls
 

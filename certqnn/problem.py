@@ -114,7 +114,10 @@ class QNNProblem:
         arithmetic: |sigma(x^T u)| <= |a| R^2 + |b| R + |c| with R = max_i sum_j |x_ij| max|level|."""
         level = float(np.max(np.abs(self.levels.values)))
         with np.errstate(over="ignore", invalid="ignore"):
-            R = float(np.max(np.abs(self.X).sum(axis=1), initial=0.0)) * level
+            # by row blocks: no n x d temporary at every problem built
+            rows = max((float(np.abs(self.X[lo:lo + 8192]).sum(axis=1).max()) for lo in range(0, self.n, 8192)),
+                       default=0.0)
+            R = rows * level
             act = self.activation
             bound = abs(act.a) * R * R + abs(act.b) * R + abs(act.c)
         bound = bound if math.isfinite(bound) else math.inf     # 0 * inf: no finite bound either

@@ -212,6 +212,18 @@ class _ActiveFactor:
         """G_AA x = U^T U x - ridge x (k,) without reading G."""
         return upper_product(self.U, upper_product(self.U, x), transpose=True) - self.ridge * x
 
+    def _held_columns(self, positions: np.ndarray) -> np.ndarray:
+        """U^-T E (k, r) for the unit columns E at positions (r,): the columns of W that hold those
+        atoms at 0. U^-T e_p is 0 above p, so one solve on the factor's trailing corner from the
+        first of them does it (a third of the work for one atom, on average)."""
+        columns = np.zeros((self.k, positions.size))
+        if positions.size:
+            p0 = int(positions.min())
+            E = np.zeros((self.k - p0, positions.size))
+            E[positions - p0, np.arange(positions.size)] = 1.0
+            columns[p0:] = upper_solve(self._buf[p0:self.k, p0:self.k], E, transpose=True)
+        return columns
+
     def _ut(self, b):
         return upper_solve(self.U, np.asarray(b, float), transpose=True)
 
@@ -281,14 +293,7 @@ class _ActiveFactor:
         positions = np.asarray(positions, int)
         if not positions.size:
             return
-        # U^-T e_p is 0 above p: one triangular solve for all of them, on the factor's trailing
-        # corner from the first of them (a third of the work for one atom, on average)
-        p0, r = int(positions.min()), positions.size
-        E = np.zeros((self.k - p0, r))
-        E[positions - p0, np.arange(r)] = 1.0
-        columns = np.zeros((self.k, r))
-        columns[p0:] = upper_solve(self._buf[p0:self.k, p0:self.k], E, transpose=True)
-        self.W = np.hstack([self.W, columns])
+        self.W = np.hstack([self.W, self._held_columns(positions)])
         self.alive[positions] = False
         self.dead.extend(positions.tolist())
         if len(self.dead) > self.max_dead:
@@ -316,6 +321,8 @@ class _ActiveFactor:
         self._buf[:k - 1, :k - 1] = U[:k - 1]
         self.act, self.alive = np.delete(self.act, pos), np.delete(self.alive, pos)
         self.dead = [q - (q > pos) for q in self.dead]
+        # the full solve, not _held_columns: its trailing-corner solves round differently, and the
+        # pivot paths (digits) follow the last bits
         E = np.zeros((k - 1, len(self.dead)))
         E[self.dead, np.arange(len(self.dead))] = 1.0
         self.W = self._ut(E) if self.dead else np.zeros((k - 1, 0))
