@@ -46,12 +46,20 @@ class RestrictedMaster:
     date atom by atom; other losses are solved by lasso.l1_fit from Phi (G, c stay empty).
     S: (p, m) +-1 atoms (canonical sign u_1 = +1 when sigma is even); Phi: (n, m) = sigma(Xb S);
     G: (m, m); c: (m,); alpha: (m,) the current (optimal) coefficients; w: (n,) the master's dual point.
+
+    streamed (quadratic losses only): Phi is not held (self.Phi is None) but recomputed from Xb and S
+    by blocks of rows whenever G, c or a prediction need it, so the memory is O(m^2) instead of
+    O(n m), for about n p m more flops per round (docs/math.md §7).
     """
 
     # columns of neuron outputs computed per matrix product (bounds the temporaries to n x this)
     OUTPUT_CHUNK = 256
+    # streamed: rows per block are chosen so that a block's outputs, rows x atoms, hold about this many
+    STREAM_BLOCK_ENTRIES = 1 << 21
+    streamed = False
 
-    def __init__(self, Xb: np.ndarray, problem: QNNProblem, capacity: int = 0, gram_capacity: int | None = None):
+    def __init__(self, Xb: np.ndarray, problem: QNNProblem, capacity: int = 0, gram_capacity: int | None = None,
+                 streamed: bool = False):
         """capacity: atoms to reserve room for in Phi's buffer; gram_capacity: in G's (None: capacity).
         Each buffer grows by half when full."""
         self.Xb, self.act, self.y, self.beta = Xb, problem.activation, problem.y, problem.beta
@@ -59,13 +67,17 @@ class RestrictedMaster:
         self.quadratic = master_model(problem.loss, problem.y) in ("quadratic", None)
         if self.quadratic:
             self.kappa, self.t, _ = quadratic_model(problem.loss, problem.y, "the Lasso master")
+        elif streamed:
+            raise ValueError("streamed outputs need a quadratic loss (the master then reads only G and c)")
         self.even = problem.activation.is_even
         p, n = Xb.shape[1], Xb.shape[0]
         self.S = np.zeros((p, 0))
+        self.streamed = bool(streamed)
         # Phi is a view of the first m columns of a Fortran-ordered buffer: atoms are appended and
         # compacted in place, so a round never holds two copies of the (n, m) outputs
-        self._buffer = np.empty((n, max(int(capacity), 0)), order="F")
-        self.Phi = self._buffer[:, :0]
+        self._buffer = np.empty((n, 0 if streamed else max(int(capacity), 0)), order="F")
+        self.Phi = None if streamed else self._buffer[:, :0]
+        self._predicted = None                         # streamed: (alpha, Phi alpha) of the last prediction
         # G likewise: the top-left m x m corner of a square buffer, so a round never holds two m x m
         # copies (pages of np.empty are committed only when written: the unused room costs no memory)
         size = max(int(capacity if gram_capacity is None else gram_capacity), 0) if self.quadratic else 0
@@ -92,13 +104,33 @@ class RestrictedMaster:
         if not cols:
             return 0
         self._keys |= fresh
+        self._predicted = None
         self._append(S_new[:, cols])
         self.S = np.hstack([self.S, S_new[:, cols]])
         self.alpha = np.concatenate([self.alpha, np.zeros(len(cols))])
         return len(cols)
 
+    def _row_blocks(self, atoms: int):
+        """Slices of the rows, each block's outputs of `atoms` atoms about STREAM_BLOCK_ENTRIES entries."""
+        n = self.Xb.shape[0]
+        rows = max(64, self.STREAM_BLOCK_ENTRIES // max(atoms, 1))
+        return [slice(lo, min(lo + rows, n)) for lo in range(0, n, rows)]
+
     def _append(self, S_new: np.ndarray) -> None:
         """Extend the data-dependent parts (Phi, and G, c for a quadratic loss) by the atoms S_new (p, k)."""
+        if self.streamed:
+            # G's new columns from the outputs of each block of rows, old atoms' recomputed
+            m, k = self.S.shape[1], S_new.shape[1]
+            cross, block, c_new = np.zeros((m, k)), np.zeros((k, k)), np.zeros(k)
+            for rows in self._row_blocks(m + k):
+                P_new = neuron_outputs(self.Xb[rows], self.act, S_new)
+                if m:
+                    cross += neuron_outputs(self.Xb[rows], self.act, self.S).T @ P_new
+                block += P_new.T @ P_new
+                c_new += P_new.T @ self.t[rows]
+            self._extend_gram(self.kappa * cross, self.kappa * block)
+            self.c = np.concatenate([self.c, self.kappa * c_new])
+            return
         n, m, k = self.Phi.shape[0], self.Phi.shape[1], S_new.shape[1]
         if m + k > self._buffer.shape[1]:
             grown = np.empty((n, max(m + k, m + m // 2)), order="F")
@@ -155,6 +187,13 @@ class RestrictedMaster:
         """(|phi_u^T w| - beta)^2 / |phi_u|^2 for the columns u of S (p, j): up to the factor
         1 / (2 kappa), the decrease of a quadratic master when u alone enters at its best weight.
         A large |phi_u^T w| from an atom with large outputs buys little: this ranks by what it buys."""
+        if self.streamed:
+            # by blocks of rows: a chunk of columns over all n rows would be the round's largest array
+            sq = np.zeros(S.shape[1])
+            for rows in self._row_blocks(S.shape[1]):
+                P = neuron_outputs(self.Xb[rows], self.act, S)
+                sq += np.einsum("ij,ij->j", P, P)
+            return (np.abs(values) - self.beta) ** 2 / np.maximum(sq, np.finfo(float).tiny)
         sq = np.empty(S.shape[1])
         for lo in range(0, S.shape[1], self.OUTPUT_CHUNK):
             P = neuron_outputs(self.Xb, self.act, S[:, lo:lo + self.OUTPUT_CHUNK])
@@ -167,6 +206,7 @@ class RestrictedMaster:
         of Phi and G are copied (O(moved * m) instead of O(m^2) per trim, the rounding's every round).
         Returns order (m_kept,): the former position of the atom now at each position."""
         mask = np.asarray(mask, bool) | (self.alpha != 0)
+        self._predicted = None
         m, size = mask.size, int(mask.sum())
         holes = np.flatnonzero(~mask[:size])            # places to fill, in [0, size)
         movers = size + np.flatnonzero(mask[size:])     # kept atoms beyond the new end, as many as holes
@@ -205,19 +245,30 @@ class RestrictedMaster:
             self.alpha, self.w = l1_fit(self.Phi, self.y, self.beta, self.loss, self.alpha)
         return self.objective()
 
-    def prediction(self) -> np.ndarray:
-        return self.Phi @ self.alpha                     # no copy of the used columns (n x k)
+    def prediction(self, alpha: np.ndarray | None = None) -> np.ndarray:
+        """Phi alpha, shape (n,) (alpha (m,): the master's weights when None)."""
+        a = self.alpha if alpha is None else alpha
+        if not self.streamed:
+            return self.Phi @ a                          # no copy of the used columns (n x k)
+        if self._predicted is not None and np.array_equal(self._predicted[0], a):
+            return self._predicted[1]                    # a round asks for J and w at the same weights
+        used = np.flatnonzero(a)
+        out = np.zeros(self.Xb.shape[0])
+        for rows in self._row_blocks(used.size):
+            out[rows] = neuron_outputs(self.Xb[rows], self.act, self.S[:, used]) @ a[used]
+        self._predicted = (np.array(a, float), out)
+        return out
 
     def gradient(self) -> np.ndarray:
         """The dual point of the master, shape (n,) (docs/math.md §4): w = grad L(y_hat), or for a
         piecewise-linear loss the LP's dual point (a subgradient in the conjugate's domain)."""
-        if self.w is not None and self.w.shape == (self.Phi.shape[0],):
+        if self.w is not None and self.w.shape == (self.Xb.shape[0],):
             return self.w
         return self.loss.gradient(self.prediction(), self.y)
 
     def objective(self, alpha: np.ndarray | None = None) -> float:
         a = self.alpha if alpha is None else alpha
-        return self.loss.value(self.Phi @ a, self.y) + self.beta * float(np.abs(a).sum())
+        return self.loss.value(self.prediction(a), self.y) + self.beta * float(np.abs(a).sum())
 
     # -- what the loop asks of the data (a master over sharded data overrides these) -----------
     def dual_matrix(self, w: np.ndarray) -> np.ndarray:
@@ -233,7 +284,15 @@ class RestrictedMaster:
         atoms when possible (docs/math.md §1); kept only if J does not move."""
         S, alpha = self.S[:, used], self.alpha[used]
         if alpha.size > 1:
-            full = caratheodory_reduce(self.Phi, _embed(alpha, used))    # no copy of the used columns
+            full = _embed(alpha, used)
+            if self.streamed:
+                # Phi_S^T Phi_S is G's block (G = kappa Phi^T Phi): no pass over the rows
+                nonzero = np.flatnonzero(full)
+                gram = self.G[np.ix_(nonzero, nonzero)].T         # symmetric: its Fortran-ordered view
+                gram /= self.kappa
+                full = caratheodory_reduce(None, full, outputs_gram=gram)
+            else:
+                full = caratheodory_reduce(self.Phi, full)                # no copy of the used columns
             value = self.objective(full)
             if value <= obj + 1e-13 * max(1.0, abs(obj)):
                 reduced = full[used]

@@ -220,10 +220,13 @@ def _no_null_vector(gram: np.ndarray, level: float) -> bool:
 _CARATHEODORY_BLOCK = 1024   # rows of Phi per block of the Gram matrix below (a copy of b x k)
 
 
-def caratheodory_reduce(Phi: np.ndarray, alpha: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+def caratheodory_reduce(Phi: np.ndarray | None, alpha: np.ndarray, tol: float = 1e-7,
+                        outputs_gram: np.ndarray | None = None) -> np.ndarray:
     """Remove atoms while keeping Phi alpha and |alpha|_1 fixed: move along v with Phi_S v = 0,
     sign_S^T v = 0 until a coefficient reaches 0 (signs never flip, so the l1 norm is linear).
-    One eigendecomposition gives the null space; each removal updates it by a reflector."""
+    One eigendecomposition gives the null space; each removal updates it by a reflector.
+    outputs_gram: Phi_S^T Phi_S (k, k) of the k atoms with a nonzero weight, in their order, when
+    the caller has it (Phi is not read then, and the array is overwritten)."""
     alpha = alpha.copy()
     S = np.flatnonzero(alpha)
     if S.size <= 1:
@@ -233,11 +236,16 @@ def caratheodory_reduce(Phi: np.ndarray, alpha: np.ndarray, tol: float = 1e-7) -
     # upper triangle of A^T A accumulated in place by rank updates (syrk) over row blocks (no copy
     # of Phi_S, n x k), scaled in place, and overwritten by the eigensolver (MRRR: O(k) workspace)
     sign = np.sign(alpha[S])
-    gram = np.asfortranarray(np.outer(sign, sign))
-    for lo in range(0, Phi.shape[0], _CARATHEODORY_BLOCK):
-        block = Phi[lo:lo + _CARATHEODORY_BLOCK, S]
-        a, trans = (block, 1) if block.flags.f_contiguous else (block.T, 0)      # A^T A = a^T a or a a^T
-        gram = dsyrk(1.0, a, beta=1.0, c=gram, trans=trans, lower=0, overwrite_c=1)
+    if outputs_gram is not None:
+        gram = outputs_gram
+        for lo in range(0, S.size, _CARATHEODORY_BLOCK):             # + sign sign^T, in place
+            gram[lo:lo + _CARATHEODORY_BLOCK] += np.outer(sign[lo:lo + _CARATHEODORY_BLOCK], sign)
+    else:
+        gram = np.asfortranarray(np.outer(sign, sign))
+        for lo in range(0, Phi.shape[0], _CARATHEODORY_BLOCK):
+            block = Phi[lo:lo + _CARATHEODORY_BLOCK, S]
+            a, trans = (block, 1) if block.flags.f_contiguous else (block.T, 0)  # A^T A = a^T a or a a^T
+            gram = dsyrk(1.0, a, beta=1.0, c=gram, trans=trans, lower=0, overwrite_c=1)
     norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
     scale = np.where(norms > 0, norms, 1.0)
     gram /= scale[:, None]

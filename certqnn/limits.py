@@ -28,6 +28,9 @@ COLGEN_MAX_DIM = 64                # column generation: exact pricing by branch 
 REFIT_MAX_ATOMS = 256              # a final Lasso refit screens candidate atoms down to this many
 ROUNDING_MAX_ENTRIES = 50_000_000  # the sdp rounding's master holds n x atoms outputs (400 MB, grown and compacted
                                    # in place): candidates, atoms per round and working set <= this / n atoms
+ROUNDING_STREAMED_ENTRIES = 200_000_000  # beyond ROUNDING_MAX_ENTRIES / n atoms the master of a quadratic loss
+                                   # recomputes its outputs by row blocks each round instead (work ~ n x atoms):
+                                   # its atoms <= this / n, at most ROUNDING_MAX_WORKING_SET
 ROUNDING_MAX_WORKING_SET = 5000    # its pricing rounds stop once the master holds this many atoms (an m x m
                                    # Gram and its factor, 200 MB each; at n = 1e4 about 30 rounds, 1.2 GB peak)
 

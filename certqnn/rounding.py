@@ -21,6 +21,7 @@ from .column_generation import (Budget, LocalSearchPricer, PricingState, Restric
                                 column_generation)
 from .lasso import _line_search, refit
 from .lifting import neuron_outputs, q_matrix
+from .losses import master_model
 from .network import QuantizedNetwork
 from .pricing import blas_single_thread, one_flip_ascent, quadratic_value
 from .problem import QNNProblem
@@ -507,8 +508,8 @@ class IncrementalMaster(RestrictedMaster):
     alpha is feasible, so the objective it reports is an honest upper bound; it proves nothing."""
 
     def __init__(self, Xb: np.ndarray, problem: QNNProblem, max_steps: int | None = None, batch: int = 16,
-                 capacity: int = 0, gram_capacity: int | None = None):
-        super().__init__(Xb, problem, capacity, gram_capacity)
+                 capacity: int = 0, gram_capacity: int | None = None, streamed: bool = False):
+        super().__init__(Xb, problem, capacity, gram_capacity, streamed)
         self.max_steps, self.batch = max_steps, batch
         self.steps = 0
         self._factor: _ActiveFactor | None = None       # the last search's factor, for the next one
@@ -590,9 +591,21 @@ class RelaxationPricer(LocalSearchPricer):
 SMOOTHING = 0.1
 
 
-def atom_cap(n: int) -> int:
-    """Atoms whose (n,) outputs the rounding's master may hold (limits.ROUNDING_MAX_ENTRIES / n)."""
+def atom_cap(n: int, streamed: bool = False) -> int:
+    """Atoms the rounding's master may bring in (at most twice this over the rounds): those whose (n,)
+    outputs it can hold (limits.ROUNDING_MAX_ENTRIES / n), or with streamed outputs (recomputed each
+    round: work, not memory) limits.ROUNDING_STREAMED_ENTRIES / n, at most limits.ROUNDING_MAX_WORKING_SET."""
+    if streamed:
+        return max(min(limits.ROUNDING_STREAMED_ENTRIES // max(n, 1), limits.ROUNDING_MAX_WORKING_SET), 16)
     return max(limits.ROUNDING_MAX_ENTRIES // max(n, 1), 16)
+
+
+def streams_outputs(problem: QNNProblem) -> bool:
+    """Whether the rounding's master recomputes its atoms' outputs instead of holding them: when
+    holding them would allow fewer atoms than recomputing (large n), for quadratic losses (whose
+    master reads only the Gram matrix; docs/math.md §7)."""
+    quadratic = master_model(problem.loss, problem.y) in ("quadratic", None)
+    return quadratic and atom_cap(problem.n, streamed=True) > atom_cap(problem.n)
 
 
 def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, rounds: int = 200,
@@ -601,7 +614,7 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
                        samples_per_round: int = 32, master_steps: int | None = None,
                        min_decrease: float | None = None, max_atoms: int = Budget.max_atoms,
                        max_working_set: int | None = None, center: np.ndarray | None = None,
-                       smoothing: float = 1.0, moving_center: bool = True):
+                       smoothing: float = 1.0, moving_center: bool = True, streamed: bool = False):
     """Heuristic column generation (certqnn.column_generation with local-search pricing only):
     the Lasso over the atoms S (p, k) (IncrementalMaster), then local-search new neurons against
     Q(w) of the residual and add the `max_new` most violated ones per round, while the objective
@@ -618,17 +631,19 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     (n,), or a SmoothingCenter to read its moves afterwards (column_generation; smoothing = 1:
     none; moving_center: the center follows Wentges's rule); deadline: time.perf_counter() instant from
     the user's time limit, or None. Returns (S, alpha, objective, stop) with alpha != 0 and stop the
-    reason the loop ended (column_generation.STOPS; "time_limit" when the deadline fired)."""
+    reason the loop ended (column_generation.STOPS; "time_limit" when the deadline fired).
+    streamed: the master recomputes its outputs instead of holding them (streams_outputs)."""
     rng = rng if rng is not None else np.random.default_rng(0)
     pricer = (RelaxationPricer(factors, samples_per_round, starts_per_round, rng) if factors
               else LocalSearchPricer(restarts=starts_per_round, rng=rng))
     S = np.unique(np.asarray(S, float).T, axis=0).T
     # room for every atom the budget can bring in (at most twice the rounding's memory cap, the most
     # round_relaxation lets enter; a larger budget grows the buffer when it fills)
-    capacity = min(S.shape[1] + rounds * max_new, max(2 * atom_cap(Xb.shape[0]), S.shape[1]))
+    capacity = min(S.shape[1] + rounds * max_new, max(2 * atom_cap(Xb.shape[0], streamed), S.shape[1]))
     # G's room: the working set never passes max_working_set by more than one round's atoms
-    gram_capacity = None if max_working_set is None else min(capacity, max(max_working_set + max_new, S.shape[1]))
-    master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=capacity, gram_capacity=gram_capacity)
+    gram_capacity = capacity if max_working_set is None else min(capacity, max(max_working_set + max_new, S.shape[1]))
+    master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=0 if streamed else capacity,
+                               gram_capacity=gram_capacity, streamed=streamed)
     left, atoms0 = rounds, S
     if center is not None and smoothing < 1.0:
         center = SmoothingCenter.of(center, problem, moving_center)   # one center for every run below
@@ -703,16 +718,22 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
     "center_moves").
     Everything is counted in work and seeded by `seed`; deadline:
     time.perf_counter() instant from the user's time limit, or None. local_search off: the exact
-    refit of the screened samples only. The master holds an (n, atoms) matrix of neuron outputs:
-    candidates, atoms per round and the working set are capped at limits.ROUNDING_MAX_ENTRIES / n
-    atoms (reported as "atom_cap" when that binds), and the rounds stop once the master holds
+    refit of the screened samples only. The master holds an (n, atoms) matrix of neuron outputs, or
+    on large n recomputes them each round (streams_outputs; reported as "outputs": "streamed"):
+    candidates, atoms per round and the working set are capped at atom_cap(n) atoms (reported as
+    "atom_cap" when that binds), and the rounds stop once the master holds
     limits.ROUNDING_MAX_WORKING_SET atoms (its Gram and factor). Returns (network, info)."""
     rng = np.random.default_rng(seed)
     act = problem.activation
     Q = q_matrix(Xb, act, w)
     cands, factors = [], []
     info = {}
-    cap = atom_cap(Xb.shape[0])
+    # the local search's master may recompute its outputs (large n); the refit of the screened
+    # candidates alone holds them
+    streamed = local_search and streams_outputs(problem)
+    cap = atom_cap(Xb.shape[0], streamed)
+    if streamed:
+        info["outputs"] = "streamed"
     if cap < max(max_candidates, per_round, Budget.max_atoms):
         info["atom_cap"] = int(cap)
         # atoms with a nonzero weight are never trimmed (on large n the Lasso keeps nearly all),
@@ -745,7 +766,7 @@ def round_relaxation(problem: QNNProblem, Xb: np.ndarray, Z_plus, Z_minus, w: np
             problem, Xb, S, rounds=pricing_rounds, starts_per_round=starts_per_round, rng=rng, max_new=per_round,
             deadline=deadline, factors=factors, samples_per_round=samples_per_round, master_steps=master_steps,
             min_decrease=min_decrease, max_atoms=min(Budget.max_atoms, cap),
-            max_working_set=limits.ROUNDING_MAX_WORKING_SET, center=center, smoothing=smoothing)
+            max_working_set=limits.ROUNDING_MAX_WORKING_SET, center=center, smoothing=smoothing, streamed=streamed)
         if smoothing < 1.0:
             info["center_moves"] = center.moves
     else:

@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from certqnn import QNNProblem
 from certqnn.column_generation import (Budget, ExactPricer, LocalSearchPricer, Pricer, Pricing, RestrictedMaster,
                                        SmoothingCenter, column_generation)
 from certqnn.gaps import dual_lower_bound, relative_gap
-from certqnn.lasso import refit
+from certqnn.lasso import caratheodory_reduce, refit
 from certqnn.lifting import neuron_outputs
 from certqnn.pricing import quadratic_value, sign_vectors
 from certqnn.rounding import improve_by_pricing
@@ -134,6 +135,60 @@ def test_the_masters_buffers_stay_its_atoms_outputs_through_adds_and_compactions
     fresh = RestrictedMaster(Xb, problem)
     fresh.add(master.S)
     assert master.solve() == pytest.approx(fresh.solve(), rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**16), st.lists(st.tuples(st.integers(1, 9), st.floats(0.0, 1.0)), min_size=1, max_size=6))
+def test_a_streamed_master_is_the_stored_one_without_its_outputs(seed, steps):
+    """streamed=True holds no (n, m) outputs but recomputes them by blocks of rows (three blocks
+    here): through any adds and keeps its G, c, prediction, objective, Lasso and Carathéodory
+    reduction are the stored master's, up to the order of the sums."""
+    problem = make_problem(seed % 7, 150, 5, beta_fraction=0.1)
+    Xb = problem.binary_design()
+    rng = np.random.default_rng(seed)
+    stored, streamed = RestrictedMaster(Xb, problem), RestrictedMaster(Xb, problem, streamed=True)
+    streamed.STREAM_BLOCK_ENTRIES = 1                   # 64 rows per block
+    assert streamed.Phi is None and streamed._buffer.size == 0
+    for added, kept_fraction in steps:
+        S_new = np.where(rng.random((5, added)) < 0.5, -1.0, 1.0)
+        assert stored.add(S_new) == streamed.add(S_new)
+        J = stored.solve()
+        assert streamed.solve() == pytest.approx(J, rel=1e-9, abs=1e-12)
+        np.testing.assert_allclose(streamed.G, stored.G, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(streamed.G, streamed.G.T)
+        np.testing.assert_allclose(streamed.c, stored.c, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(streamed.alpha, stored.alpha, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(streamed.prediction(), stored.prediction(), rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(streamed.gradient(), stored.gradient(), rtol=1e-9, atol=1e-10)
+        keep = rng.random(stored.S.shape[1]) < kept_fraction
+        stored.keep(keep)
+        streamed.keep(keep)
+        np.testing.assert_array_equal(streamed.S, stored.S)
+    used = stored.alpha != 0
+    S1, a1, J1 = stored.reduced(used, stored.objective())
+    S2, a2, J2 = streamed.reduced(used, streamed.objective())
+    assert J2 == pytest.approx(J1, rel=1e-9, abs=1e-12) and a2.size == a1.size
+    with pytest.raises(ValueError, match="quadratic"):
+        labels = make_problem(0, 20, 4, target="labels")
+        logistic = QNNProblem(labels.X, labels.y, activation=labels.activation, levels="binary", loss="logistic",
+                              beta=labels.beta)
+        RestrictedMaster(logistic.binary_design(), logistic, streamed=True)
+
+
+def test_caratheodory_from_the_outputs_gram_is_the_same_reduction():
+    """caratheodory_reduce given Phi_S^T Phi_S drops the same atoms as from Phi itself."""
+    rng = np.random.default_rng(3)
+    Phi = rng.standard_normal((30, 12))
+    Phi[:, 8:] = Phi[:, :4] @ rng.standard_normal((4, 4))    # four dependent atoms
+    alpha = rng.standard_normal(12)
+    alpha[5] = 0.0
+    S = np.flatnonzero(alpha)
+    a1 = caratheodory_reduce(Phi, alpha)
+    a2 = caratheodory_reduce(None, alpha, outputs_gram=np.asfortranarray(Phi[:, S].T @ Phi[:, S]))
+    assert np.count_nonzero(a1) < np.count_nonzero(alpha)
+    np.testing.assert_array_equal(a1 != 0, a2 != 0)
+    np.testing.assert_allclose(Phi @ a2, Phi @ alpha, atol=1e-10)
+    assert np.abs(a2).sum() == pytest.approx(np.abs(alpha).sum(), rel=1e-12)
 
 
 def test_improve_by_pricing_is_a_work_budget_and_reproducible():

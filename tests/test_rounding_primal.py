@@ -221,12 +221,44 @@ def test_the_atom_cap_bounds_the_masters_memory(relaxed, monkeypatch):
 
     monkeypatch.setattr(RestrictedMaster, "_append", append)
     monkeypatch.setattr(limits, "ROUNDING_MAX_ENTRIES", 20 * problem.n)
+    monkeypatch.setattr(limits, "ROUNDING_STREAMED_ENTRIES", 20 * problem.n)   # streaming would not allow more
     net, info = round_relaxation(problem, Xb, r.relaxation["Z_plus"], r.relaxation["Z_minus"], r.dual.w,
                                  samples=256, max_candidates=128, pricing_rounds=5, per_round=64)
-    assert info["atom_cap"] == 20
+    assert info["atom_cap"] == 20 and "outputs" not in info
     assert widest[0] <= 20                          # the screened candidates
     assert max(widest) <= 20 + 20                   # the trimmed working set plus one round's atoms
     assert problem.objective(net.U, net.alpha) < problem.objective(np.zeros((problem.d, 0)), np.zeros(0))
+
+
+def test_beyond_the_held_outputs_cap_the_master_streams_them(relaxed, monkeypatch):
+    """When holding the outputs would allow fewer atoms than limits.ROUNDING_STREAMED_ENTRIES / n,
+    the master of a quadratic loss holds none (only G, at most twice that cap plus a round) and the
+    rounds take the larger cap; the network is as good as one from the same cap held."""
+    import certqnn.limits as limits
+    from certqnn.column_generation import RestrictedMaster
+
+    problem, Xb, r = relaxed
+    masters = []
+    real = RestrictedMaster._append
+
+    def append(self, S_new):
+        real(self, S_new)
+        masters.append((self.Phi, self._buffer.size, self.G.shape[0]))
+
+    monkeypatch.setattr(RestrictedMaster, "_append", append)
+    monkeypatch.setattr(limits, "ROUNDING_MAX_ENTRIES", 20 * problem.n)
+    monkeypatch.setattr(limits, "ROUNDING_STREAMED_ENTRIES", 40 * problem.n)
+    kw = dict(samples=256, max_candidates=128, pricing_rounds=5, per_round=64)
+    net, info = round_relaxation(problem, Xb, r.relaxation["Z_plus"], r.relaxation["Z_minus"], r.dual.w, **kw)
+    assert info["atom_cap"] == 40 and info["outputs"] == "streamed"
+    assert all(Phi is None and size == 0 for Phi, size, _ in masters)
+    assert max(m for _, _, m in masters) <= 40 + 40 // 8 * 5
+    # the same rounds over held outputs (the cap 40 held) give the same network up to the sums' order
+    monkeypatch.setattr(limits, "ROUNDING_MAX_ENTRIES", 40 * problem.n)
+    held, info_held = round_relaxation(problem, Xb, r.relaxation["Z_plus"], r.relaxation["Z_minus"], r.dual.w, **kw)
+    assert info_held["atom_cap"] == 40 and "outputs" not in info_held
+    J, J_held = problem.objective(net.U, net.alpha), problem.objective(held.U, held.alpha)
+    assert J == pytest.approx(J_held, rel=1e-6)
 
 
 def test_the_work_budget_bounds_rounds_and_master_steps(relaxed, monkeypatch):
