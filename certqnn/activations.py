@@ -30,9 +30,27 @@ class Polynomial:
         if self.a == 0.0 and self.b == 0.0:
             raise InvalidProblemError("activation", "a and b cannot both be 0 (the network would be constant)")
 
-    def __call__(self, t: np.ndarray) -> np.ndarray:
-        t = np.asarray(t, dtype=float)
-        return (self.a * t + self.b) * t + self.c
+    def __call__(self, t: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        """sigma(t) elementwise. overwrite: t is a float64 array the caller gives up; the result is
+        written into it with one temporary instead of four (the same roundings: a product of two
+        floats is commutative), which matters on the rounding's (rows, atoms) blocks."""
+        if not (overwrite and isinstance(t, np.ndarray) and t.dtype == np.float64):
+            t = np.asarray(t, dtype=float)
+            return (self.a * t + self.b) * t + self.c
+        if self.b == 0.0 and math.copysign(1.0, self.c) > 0:
+            # (a t + 0) t + c: adding b = 0 can only turn a -0 into +0, and + c (not -0) makes that
+            # sign of zero irrelevant; with a = 1 the product a t is t itself
+            if self.a == 1.0:
+                t *= t
+            else:
+                t *= self.a * t
+        else:
+            u = self.a * t
+            u += self.b
+            t *= u
+            del u
+        t += self.c
+        return t
 
     @property
     def is_even(self) -> bool:

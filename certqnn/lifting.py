@@ -32,7 +32,7 @@ def apply_lifted(Xb: np.ndarray, act: Polynomial, Z: np.ndarray) -> np.ndarray:
 
 def neuron_outputs(Xb: np.ndarray, act: Polynomial, S: np.ndarray) -> np.ndarray:
     """Atoms phi_s = sigma(Xb s) for the columns of S (p, m): shape (n, m)."""
-    return act(np.asarray(Xb, float) @ np.asarray(S, float).reshape(Xb.shape[1], -1))
+    return act(np.asarray(Xb, float) @ np.asarray(S, float).reshape(Xb.shape[1], -1), overwrite=True)
 
 
 def lifted_point(S: np.ndarray, weights: np.ndarray) -> np.ndarray:

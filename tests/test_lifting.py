@@ -119,3 +119,22 @@ def test_one_flip_search_is_a_local_optimum(seed, p):
             flipped = out.copy()
             flipped[k] *= -1
             assert np.all(sign * quadratic_value(Q, flipped) <= base + 1e-9)
+
+
+@given(a=st.sampled_from([1.0, -1.0, 0.5, 0.0, 3.0]), b=st.sampled_from([0.0, -0.0, 1e-3, -0.7]),
+       c=st.sampled_from([0.0, -0.0, 0.2, -1e-300]), seed=st.integers(0, 10_000))
+@settings(max_examples=80, deadline=None)
+def test_the_activation_in_place_rounds_as_the_formula(a, b, c, seed):
+    """sigma(t, overwrite=True), which neuron_outputs uses on its fresh products, gives the bits of
+    (a t + b) t + c, signs of zero and non-finite values included."""
+    if a == 0 and b == 0:
+        b = 1.0
+    act = Polynomial(a, b, c)
+    t = np.random.default_rng(seed).standard_normal((40, 7))
+    t[0] = [-0.0, 0.0, 1e-300, -1e-170, 1e300, -np.inf, np.inf]
+    with np.errstate(all="ignore"):
+        expected = (a * t + b) * t + c
+        got = act(t.copy(), overwrite=True)
+    nan = np.isnan(expected)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    np.testing.assert_array_equal(np.where(nan, 0.0, got).view(np.int64), np.where(nan, 0.0, expected).view(np.int64))
