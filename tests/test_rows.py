@@ -386,3 +386,29 @@ def test_q_error_bound_expands_blocks_like_the_full_design(levels):
     Q2, E2 = q_matrix_with_error(X, act, w, block_rows=16, levels=lv)
     np.testing.assert_array_equal(Q1, Q2)
     np.testing.assert_array_equal(E1, E2)
+
+
+@given(seed=st.integers(0, 10_000), m=st.integers(0, 9), xexp=st.integers(-30, 30),
+       act=st.sampled_from([(1.0, 0.0, 0.0), (1.0, 0.3, -0.1), (-0.5, -2.0, 0.0), (0.0, 1.0, 0.7)]))
+@settings(max_examples=60, deadline=None)
+def test_the_blocks_outputs_and_bounds_are_the_formulas_bits(seed, m, xexp, act):
+    """The in-place evaluation of a block (trusted.bounds._outputs_block) gives, bit for bit, the
+    outputs and error bounds of the formulas it implements (docs/math.md §8)."""
+    from certqnn.trusted.arith import SAFETY, TINY, gamma
+    from certqnn.trusted.bounds import _outputs_block
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(23, 6)) * 2.0 ** xexp
+    X[0, :2] = [0.0, -0.0]
+    U, alpha = np.sign(rng.normal(size=(6, m))), rng.normal(size=m)
+    a, b, c = act
+    T = X @ U
+    eT = (gamma(6) * (np.abs(X) @ np.abs(U))) * SAFETY + TINY
+    S = (a * T + b) * T + c
+    eS = eT * (abs(a) * (2 * np.abs(T) + eT) + abs(b)) + gamma(4) * ((abs(a) * np.abs(T) + abs(b)) * np.abs(T) + abs(c))
+    eS = eS * SAFETY + TINY
+    f = S @ alpha
+    ef = (gamma(m) * (np.abs(S) @ np.abs(alpha)) + eS @ np.abs(alpha)) * SAFETY + TINY
+    got_f, got_ef = _outputs_block(X, Polynomial(*act), U, alpha)
+    np.testing.assert_array_equal(got_f.view(np.int64), f.view(np.int64))
+    np.testing.assert_array_equal(got_ef.view(np.int64), ef.view(np.int64))

@@ -33,17 +33,42 @@ def outputs_with_error(X: np.ndarray, act: Polynomial, U: np.ndarray, alpha: np.
 
 
 def _outputs_block(X: np.ndarray, act: Polynomial, U: np.ndarray, alpha: np.ndarray):
+    # Every (rows, m) array below is updated in place (a block of a large network is hundreds of
+    # MB, and a fresh temporary per operation was most of verify's time); each in-place step is the
+    # same floating-point operation as the formula in its comment (products of two floats commute).
     d = X.shape[1]
     m = alpha.shape[0]
     a, b, c = act.a, act.b, act.c
     T = X @ U                                                # t_ij = x_i^T u_j
-    eT = (gamma(d) * (np.abs(X) @ np.abs(U))) * SAFETY + TINY
-    S = (a * T + b) * T + c                                  # sigma(t_hat)
-    # |sigma(t) - sigma(t_hat)| <= |t - t_hat| (|a| (2|t_hat| + eT) + |b|), plus 4 roundings in S
-    eS = eT * (abs(a) * (2 * np.abs(T) + eT) + abs(b)) + gamma(4) * ((abs(a) * np.abs(T) + abs(b)) * np.abs(T) + abs(c))
-    eS = eS * SAFETY + TINY
+    eT = np.abs(X) @ np.abs(U)
+    eT *= gamma(d)
+    eT *= SAFETY
+    eT += TINY                                               # eT = (gamma(d) |X||U|) SAFETY + TINY
+    S = a * T
+    S += b
+    S *= T
+    S += c                                                   # S = sigma(t_hat) = (a T + b) T + c
+    # |sigma(t) - sigma(t_hat)| <= |t - t_hat| (|a| (2|t_hat| + eT) + |b|), plus 4 roundings in S:
+    # eS = eT (|a| (2|T| + eT) + |b|) + gamma(4) ((|a| |T| + |b|) |T| + |c|)
+    absT = np.abs(T, out=T)
+    eS = 2 * absT
+    eS += eT
+    eS *= abs(a)
+    eS += abs(b)
+    eS *= eT
+    del eT
+    rounding = abs(a) * absT
+    rounding += abs(b)
+    rounding *= absT
+    rounding += abs(c)
+    rounding *= gamma(4)
+    eS += rounding
+    del rounding, absT, T
+    eS *= SAFETY
+    eS += TINY
     f = S @ alpha
-    ef = (gamma(m) * (np.abs(S) @ np.abs(alpha)) + eS @ np.abs(alpha)) * SAFETY + TINY
+    abs_alpha = np.abs(alpha)
+    ef = (gamma(m) * (np.abs(S, out=S) @ abs_alpha) + eS @ abs_alpha) * SAFETY + TINY
     return f, ef
 
 
