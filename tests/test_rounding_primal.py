@@ -399,3 +399,29 @@ def test_rough_masters_clean_up_at_the_working_set_cap_and_go_on(monkeypatch):
     assert all(held <= 0.75 * 60 for held, _, _ in calls[1:])  # each restart after a cut of >= a quarter
     assert sum(p for _, _, p in calls) <= 20                   # one budget of pricing rounds over all of them
     assert obj == pytest.approx(problem.objective(problem.levels.collapse(S), alpha), rel=1e-12)
+
+
+def test_streamed_rounds_are_smaller(relaxed, monkeypatch):
+    """Streamed rounds take at most atom_cap // STREAMED_ROUND_FRACTION atoms each (held ones
+    atom_cap // 8): the same atoms over more rounds, chosen better (docs/math.md §7)."""
+    import certqnn.limits as limits
+    import certqnn.rounding as rounding
+
+    problem, Xb, r = relaxed
+    calls = []
+    real = rounding.improve_by_pricing
+
+    def spy(*args, **kw):
+        calls.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rounding, "improve_by_pricing", spy)
+    monkeypatch.setattr(limits, "ROUNDING_MAX_ENTRIES", 20 * problem.n)
+    for streamed_entries, outputs, per_round in ((640, "streamed", 640 // rounding.STREAMED_ROUND_FRACTION),
+                                                 (20, None, 20 // 8)):
+        monkeypatch.setattr(limits, "ROUNDING_STREAMED_ENTRIES", streamed_entries * problem.n)
+        _, info = round_relaxation(problem, Xb, r.relaxation["Z_plus"], r.relaxation["Z_minus"], r.dual.w,
+                                   samples=64, max_candidates=16, pricing_rounds=2, per_round=64)
+        assert info.get("outputs") == outputs
+        assert calls[-1]["streamed"] == (outputs == "streamed")
+        assert calls[-1]["max_new"] == max(per_round, 8)
