@@ -85,12 +85,13 @@ class SdpBackend(Backend):
         candidates: int = option(2048, "rounding: sampled neurons kept for the first master, largest reduced cost first "
                                        "(at most 2 n)", parse=int)
         local_search: bool = option(True, "1-flip local search on every sampled neuron", cli=False)
-        pricing_rounds: int = option(200, "rounding: rounds of local-search pricing after the refit (work budget)",
-                                     parse=int)
+        pricing_rounds: int = option(200, "rounding: rounds of local-search pricing after the refit (work budget; on "
+                                          "large n fewer: at most 2 x the atom cap enter, docs/math.md §7)", parse=int)
         master_steps: int = option(MASTER_STEPS, "rounding: feature-sign steps per Lasso solve in the pricing rounds (work "
                                        "budget; quadratic losses; 0: solve every round exactly); the final atoms are "
                                        "always solved exactly", parse=int)
-        pricing_atoms: int = option(128, "rounding: atoms added per pricing round", parse=int)
+        pricing_atoms: int = option(128, "rounding: atoms added per pricing round (on large n at most the atom cap "
+                                         "/ 8, or / 32 when the master streams its outputs)", parse=int)
         smoothing: float = option(SMOOTHING, "rounding: dual smoothing; the pricing rounds search at "
                                              "lambda w_master + (1 - lambda) w_center first (w_center starts at "
                                              "w_sdp) and at w_master when that finds nothing (1: at w_master only)",
