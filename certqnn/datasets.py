@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -354,17 +355,21 @@ def read_features(spec: str, d: int) -> np.ndarray:
 
 
 def _read_csv(spec: str) -> np.ndarray:
-    """A numeric CSV as an (n, k) array; a first row without numbers is a header. A cell that is not
-    a number is an error naming its line and column (counted from 1)."""
+    """A numeric CSV as an (n, k) array; a first row without numbers is a header, blank lines are
+    skipped. A cell that is not a finite number (text, empty, NaN, inf) is an error naming its line
+    in the file and its column (counted from 1)."""
     import csv
 
     if not os.path.exists(spec):
         raise InvalidProblemError("DATA", f"file {spec!r} does not exist")
     try:
         with open(spec, newline="", encoding="utf-8") as fh:
-            rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
+            reader = csv.reader(fh)
+            # (line of the file where the row ends, cells): blank lines do not shift the numbering
+            numbered = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InvalidProblemError("DATA", f"cannot read {spec}: {exc}") from None
+    rows = [r for _, r in numbered]
 
     def number(text):
         try:
@@ -374,13 +379,16 @@ def _read_csv(spec: str) -> np.ndarray:
 
     start = 1 if rows and all(number(c) is None for c in rows[0]) else 0
     out = []
-    for i, row in enumerate(rows[start:], start=start + 1):
+    for i, row in numbered[start:]:
         values = []
         for j, cell in enumerate(row, start=1):
             v = number(cell.strip())
             if v is None:
                 what = "an empty cell" if not cell.strip() else f"{cell.strip()[:40]!r} is not a number"
                 raise InvalidProblemError("DATA", f"{spec}, line {i}, column {j} (counted from 1): {what}")
+            if not math.isfinite(v):
+                raise InvalidProblemError("DATA", f"{spec}, line {i}, column {j} (counted from 1): {cell.strip()!r} "
+                                                  "is not finite; clean or impute the data")
             values.append(v)
         if out and len(values) != len(out[0]):
             raise InvalidProblemError("DATA", f"{spec}, line {i}: {len(values)} columns, the rows above have {len(out[0])}")

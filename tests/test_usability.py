@@ -257,6 +257,16 @@ def test_text_cell_in_csv_is_named_with_its_position(workdir, no_solve, capsys):
     assert "NaN" not in err and err.count("DATA:") == 1
 
 
+@pytest.mark.parametrize("cell", ["nan", "NaN", "inf", "-Infinity"])
+def test_a_non_finite_csv_cell_is_named_by_its_line_in_the_file(workdir, no_solve, capsys, cell):
+    """NaN/inf cells are refused where the file has them (the line counts blank lines too), as text is."""
+    open("t.csv", "w").write(f"a,b,y\n1,2,0.5\n\n3,{cell},1.5\n4,5,2\n")
+    assert main(["solve", "t.csv"]) == 2
+    err = capsys.readouterr().err
+    assert f"line 4, column 2 (counted from 1): '{cell}' is not finite" in err and err.count("DATA:") == 1
+    assert not os.path.exists("t.json")
+
+
 def test_nan_in_data_position_says_how_it_is_counted(workdir, no_solve, capsys):
     X = np.ones((5, 3))
     X[2, 1] = np.nan
