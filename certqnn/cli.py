@@ -178,6 +178,29 @@ def _held_out(cert: Certificate, problem: QNNProblem, test) -> str:
 _SOLVE_SECONDS: dict[int, float] = {}
 # runs at least this long print where their time went (the table has the total only)
 TIME_LINE_SECONDS = 10.0
+# solve explains a weak lower bound when the dual point had to be scaled down this much (rho_bar /
+# beta) and the certified relative gap is at least WEAK_GAP
+WEAK_SCALING, WEAK_GAP = 10.0, 0.1
+# beta's share of the objective below which the optimality condition |phi_u^T w| <= beta is finer
+# than double precision resolves (the l1 term is lost in the loss's last bits)
+UNRESOLVED_BETA_SHARE = 1e-9
+
+
+def _weak_lower_bound_note(problem: QNNProblem, cert: Certificate) -> str | None:
+    """Why the lower bound is weak, when the scaling lemma (docs/math.md §4) had to shrink the dual
+    point a lot: a beta too small to resolve, or a dual point far from feasible. None otherwise."""
+    ratio = cert.tightness.get("rho_bar_over_beta")
+    if ratio is None or not (ratio >= WEAK_SCALING and cert.relative_gap >= WEAK_GAP):
+        return None
+    note = (f"note: the dual point has rho_bar = {ratio:.3g} x beta, so the lower bound scales it down by that "
+            "factor (docs/math.md §4): that is why it is weak. ")
+    share = problem.beta * float(np.abs(cert.alpha).sum()) / cert.upper_bound if cert.upper_bound > 0 else 0.0
+    if share < UNRESOLVED_BETA_SHARE:
+        return note + (f"beta = {problem.beta:g} is {share:.2g} of the objective: its optimality condition "
+                       "|phi_u^T w| <= beta is finer than double precision resolves, so no backend can close this "
+                       "gap; use a larger --beta")
+    return note + ("The backend's dual point is far from feasible: heuristic backends have none of their own (w is "
+                   "the loss's gradient at their network); for the others a larger budget may close the gap")
 
 
 def _where_the_time_went(result, solve_seconds: float, total_seconds: float) -> str:
@@ -364,6 +387,9 @@ def _solve_and_report(args, data, problem, test, options) -> int:
               "The bounds above are certified; the gap is what was reached before the stop")
     if row.seconds >= TIME_LINE_SECONDS and id(result) in _SOLVE_SECONDS:
         print(_where_the_time_went(result, _SOLVE_SECONDS[id(result)], row.seconds))
+    weak = _weak_lower_bound_note(problem, cert)
+    if weak:
+        print(weak)
     if test is not None:
         print(f"{_held_out(cert, problem, test)}; certified relative gap {cert.relative_gap:.2e} (training objective)")
     t = cert.tightness

@@ -373,3 +373,19 @@ def test_export_of_an_empty_network(workdir, capsys):
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is not None:
         assert subprocess.run([cc, "-std=c99", "-Wall", "-Werror", "-fsyntax-only", "z.h"]).returncode == 0
+
+
+@pytest.mark.parametrize("args, why", [
+    (["--beta=1e-300"], "use a larger --beta"),               # beta below what the optimality condition resolves
+    (["--backend", "ste"], "far from feasible"),              # a heuristic's gradient as its dual point
+    ([], None),                                               # exact: no note
+])
+def test_solve_explains_a_weak_lower_bound(workdir, capsys, args, why):
+    """When the scaling lemma had to shrink the dual point (rho_bar >> beta) and the gap stays large,
+    solve says so and why; a tight certificate gets no such line."""
+    assert main(["solve", "synthetic:n=200,d=8,seed=0", *args]) == 0
+    out = capsys.readouterr().out
+    if why is None:
+        assert "note: the dual point" not in out
+    else:
+        assert "note: the dual point has rho_bar = " in out and why in out
