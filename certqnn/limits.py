@@ -28,9 +28,11 @@ COLGEN_MAX_DIM = 64                # column generation: exact pricing by branch 
 REFIT_MAX_ATOMS = 256              # a final Lasso refit screens candidate atoms down to this many
 ROUNDING_MAX_ENTRIES = 50_000_000  # the sdp rounding's master holds n x atoms outputs (400 MB, grown and compacted
                                    # in place): candidates, atoms per round and working set <= this / n atoms
-ROUNDING_STREAMED_ENTRIES = 200_000_000  # beyond ROUNDING_MAX_ENTRIES / n atoms the master of a quadratic loss
-                                   # recomputes its outputs by row blocks each round instead (work ~ n x atoms):
-                                   # its atoms <= this / n, at most ROUNDING_MAX_WORKING_SET
+# when holding the outputs allows fewer atoms, the master of a quadratic loss recomputes them by row
+# blocks each round instead (work ~ n x atoms, and the master's own ~ atoms^2): at most
+# min(ROUNDING_STREAMED_ENTRIES / n, ROUNDING_STREAMED_MAX_ATOMS) atoms (2000 from n = 2.5e4 to 1e5)
+ROUNDING_STREAMED_ENTRIES = 200_000_000
+ROUNDING_STREAMED_MAX_ATOMS = 2000
 ROUNDING_MAX_WORKING_SET = 5000    # its pricing rounds stop once the master holds this many atoms (an m x m
                                    # Gram and its factor, 200 MB each; at n = 1e4 about 30 rounds, 1.2 GB peak)
 

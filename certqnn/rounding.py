@@ -601,9 +601,10 @@ STREAMED_ROUND_FRACTION = 32
 def atom_cap(n: int, streamed: bool = False) -> int:
     """Atoms the rounding's master may bring in (at most twice this over the rounds): those whose (n,)
     outputs it can hold (limits.ROUNDING_MAX_ENTRIES / n), or with streamed outputs (recomputed each
-    round: work, not memory) limits.ROUNDING_STREAMED_ENTRIES / n, at most limits.ROUNDING_MAX_WORKING_SET."""
+    round: work, not memory) limits.ROUNDING_STREAMED_ENTRIES / n, at most ROUNDING_STREAMED_MAX_ATOMS
+    (measured at n = 5e4, d = 100: 4000 atoms took 13 minutes for a gap of 8e-5; docs/math.md §7)."""
     if streamed:
-        return max(min(limits.ROUNDING_STREAMED_ENTRIES // max(n, 1), limits.ROUNDING_MAX_WORKING_SET), 16)
+        return max(min(limits.ROUNDING_STREAMED_ENTRIES // max(n, 1), limits.ROUNDING_STREAMED_MAX_ATOMS), 16)
     return max(limits.ROUNDING_MAX_ENTRIES // max(n, 1), 16)
 
 

@@ -417,11 +417,16 @@ def test_streamed_rounds_are_smaller(relaxed, monkeypatch):
 
     monkeypatch.setattr(rounding, "improve_by_pricing", spy)
     monkeypatch.setattr(limits, "ROUNDING_MAX_ENTRIES", 20 * problem.n)
-    for streamed_entries, outputs, per_round in ((640, "streamed", 640 // rounding.STREAMED_ROUND_FRACTION),
-                                                 (20, None, 20 // 8)):
+    for streamed_entries, max_atoms, outputs, per_round in (
+            (640, 5000, "streamed", 640 // rounding.STREAMED_ROUND_FRACTION),
+            (640, 320, "streamed", 320 // rounding.STREAMED_ROUND_FRACTION),    # ROUNDING_STREAMED_MAX_ATOMS caps it
+            (640, 20, None, 20 // 8),                                           # streaming would allow no more
+            (20, 5000, None, 20 // 8)):
         monkeypatch.setattr(limits, "ROUNDING_STREAMED_ENTRIES", streamed_entries * problem.n)
+        monkeypatch.setattr(limits, "ROUNDING_STREAMED_MAX_ATOMS", max_atoms)
         _, info = round_relaxation(problem, Xb, r.relaxation["Z_plus"], r.relaxation["Z_minus"], r.dual.w,
                                    samples=64, max_candidates=16, pricing_rounds=2, per_round=64)
         assert info.get("outputs") == outputs
         assert calls[-1]["streamed"] == (outputs == "streamed")
         assert calls[-1]["max_new"] == max(per_round, 8)
+        assert info["atom_cap"] == (min(640, max_atoms) if outputs else 20)
