@@ -33,7 +33,7 @@ ROUNDING_MAX_ENTRIES = 50_000_000  # the sdp rounding's master holds n x atoms o
 # min(ROUNDING_STREAMED_ENTRIES / n, ROUNDING_STREAMED_MAX_ATOMS) atoms (2000 from n = 2.5e4 to 1e5)
 ROUNDING_STREAMED_ENTRIES = 200_000_000
 ROUNDING_STREAMED_MAX_ATOMS = 2000
-ROUNDING_MAX_WORKING_SET = 5000    # its pricing rounds stop once the master holds this many atoms (an m x m
+ROUNDING_MAX_WORKING_SET = 5000    # the rounding stops once the master holds this many atoms (an m x m
                                    # Gram and its factor, 200 MB each; at n = 1e4 about 30 rounds, 1.2 GB peak)
 
 # -- the problem and the certificate file ----------------------------------------------------
