@@ -32,7 +32,7 @@ from .gaps import dual_lower_bound, relative_gap
 from .lasso import caratheodory_reduce, feature_sign, l1_fit
 from .lifting import neuron_outputs, q_matrix
 from .losses import master_model, quadratic_model
-from .pricing import blas_single_thread, max_abs_quadratic, one_flip_ascent, quadratic_value
+from .pricing import blas_single_thread, blas_threads, max_abs_quadratic, one_flip_ascent, quadratic_value
 from .problem import QNNProblem
 from .progress import progress
 
@@ -57,6 +57,9 @@ class RestrictedMaster:
     # streamed: rows per block are chosen so that a block's outputs, rows x atoms, hold about this many
     STREAM_BLOCK_ENTRIES = 1 << 21
     streamed = False
+    # streamed: BLAS threads for its passes over the data (large products; the master's own small
+    # calls run single-threaded), None: as they are
+    data_threads: int | None = None
 
     def __init__(self, Xb: np.ndarray, problem: QNNProblem, capacity: int = 0, gram_capacity: int | None = None,
                  streamed: bool = False):
@@ -122,12 +125,13 @@ class RestrictedMaster:
             # G's new columns from the outputs of each block of rows, old atoms' recomputed
             m, k = self.S.shape[1], S_new.shape[1]
             cross, block, c_new = np.zeros((m, k)), np.zeros((k, k)), np.zeros(k)
-            for rows in self._row_blocks(m + k):
-                P_new = neuron_outputs(self.Xb[rows], self.act, S_new)
-                if m:
-                    cross += neuron_outputs(self.Xb[rows], self.act, self.S).T @ P_new
-                block += P_new.T @ P_new
-                c_new += P_new.T @ self.t[rows]
+            with blas_threads(self.data_threads):
+                for rows in self._row_blocks(m + k):
+                    P_new = neuron_outputs(self.Xb[rows], self.act, S_new)
+                    if m:
+                        cross += neuron_outputs(self.Xb[rows], self.act, self.S).T @ P_new
+                    block += P_new.T @ P_new
+                    c_new += P_new.T @ self.t[rows]
             self._extend_gram(self.kappa * cross, self.kappa * block)
             self.c = np.concatenate([self.c, self.kappa * c_new])
             return
@@ -190,9 +194,10 @@ class RestrictedMaster:
         if self.streamed:
             # by blocks of rows: a chunk of columns over all n rows would be the round's largest array
             sq = np.zeros(S.shape[1])
-            for rows in self._row_blocks(S.shape[1]):
-                P = neuron_outputs(self.Xb[rows], self.act, S)
-                sq += np.einsum("ij,ij->j", P, P)
+            with blas_threads(self.data_threads):
+                for rows in self._row_blocks(S.shape[1]):
+                    P = neuron_outputs(self.Xb[rows], self.act, S)
+                    sq += np.einsum("ij,ij->j", P, P)
             return (np.abs(values) - self.beta) ** 2 / np.maximum(sq, np.finfo(float).tiny)
         sq = np.empty(S.shape[1])
         for lo in range(0, S.shape[1], self.OUTPUT_CHUNK):
@@ -254,8 +259,9 @@ class RestrictedMaster:
             return self._predicted[1]                    # a round asks for J and w at the same weights
         used = np.flatnonzero(a)
         out = np.zeros(self.Xb.shape[0])
-        for rows in self._row_blocks(used.size):
-            out[rows] = neuron_outputs(self.Xb[rows], self.act, self.S[:, used]) @ a[used]
+        with blas_threads(self.data_threads):
+            for rows in self._row_blocks(used.size):
+                out[rows] = neuron_outputs(self.Xb[rows], self.act, self.S[:, used]) @ a[used]
         self._predicted = (np.array(a, float), out)
         return out
 

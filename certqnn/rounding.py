@@ -23,7 +23,7 @@ from .lasso import _line_search, refit
 from .lifting import neuron_outputs, q_matrix
 from .losses import master_model
 from .network import QuantizedNetwork
-from .pricing import blas_single_thread, one_flip_ascent, quadratic_value
+from .pricing import blas_single_thread, blas_thread_count, one_flip_ascent, quadratic_value
 from .problem import QNNProblem
 
 
@@ -652,6 +652,8 @@ def improve_by_pricing(problem: QNNProblem, Xb: np.ndarray, S: np.ndarray, round
     gram_capacity = capacity if max_working_set is None else min(capacity, max(max_working_set + max_new, S.shape[1]))
     master = IncrementalMaster(Xb, problem, max_steps=master_steps, capacity=0 if streamed else capacity,
                                gram_capacity=gram_capacity, streamed=streamed)
+    if streamed:
+        master.data_threads = blas_thread_count()      # the rounds below run single-threaded
     left, atoms0 = rounds, S
     if center is not None and smoothing < 1.0:
         center = SmoothingCenter.of(center, problem, moving_center)   # one center for every run below

@@ -430,3 +430,34 @@ def test_streamed_rounds_are_smaller(relaxed, monkeypatch):
         assert calls[-1]["streamed"] == (outputs == "streamed")
         assert calls[-1]["max_new"] == max(per_round, 8)
         assert info["atom_cap"] == (min(640, max_atoms) if outputs else 20)
+
+
+def test_streamed_passes_over_the_data_keep_the_callers_blas_threads(relaxed, monkeypatch):
+    """The rounds run single-threaded (many small calls), but a streamed master's passes over the
+    data (large products) get back the BLAS threads the caller had."""
+    import certqnn.limits as limits
+    import certqnn.rounding as rounding
+    from certqnn.pricing import blas_single_thread, blas_thread_count, blas_threads
+
+    threads = blas_thread_count()
+    if threads is None:
+        pytest.skip("threadpoolctl does not see a BLAS here")
+    with blas_single_thread():
+        assert blas_thread_count() == 1
+        with blas_threads(threads):
+            assert blas_thread_count() == threads
+        assert blas_thread_count() == 1
+    seen = []
+
+    class Spy(rounding.IncrementalMaster):
+        def _append(self, S_new):
+            seen.append((self.streamed, self.data_threads))
+            super()._append(S_new)
+
+    monkeypatch.setattr(rounding, "IncrementalMaster", Spy)
+    problem, Xb, r = relaxed
+    monkeypatch.setattr(limits, "ROUNDING_MAX_ENTRIES", 20 * problem.n)
+    monkeypatch.setattr(limits, "ROUNDING_STREAMED_ENTRIES", 40 * problem.n)
+    round_relaxation(problem, Xb, r.relaxation["Z_plus"], r.relaxation["Z_minus"], r.dual.w, samples=64,
+                     max_candidates=16, pricing_rounds=2, per_round=8)
+    assert seen and all(s == (True, threads) for s in seen)

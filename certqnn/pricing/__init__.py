@@ -17,11 +17,12 @@ import numpy as np
 
 from ..limits import MITM_PREFERRED_MAX_DIM
 from .bnb import Maximum, bnb_maximize, shor_shift, sphere_bounds
-from .enumerate import Extremes, blas_single_thread, quadratic_extremes, quadratic_value, sign_vectors
+from .enumerate import (Extremes, blas_single_thread, blas_thread_count, blas_threads, quadratic_extremes,
+                        quadratic_value, sign_vectors)
 from .local_search import local_search_max, one_flip_ascent
 
-__all__ = ["CertifiedExtremes", "Extremes", "Maximum", "blas_single_thread", "bnb_maximize", "local_search_max",
-           "max_abs_quadratic", "one_flip_ascent", "quadratic_extremes", "quadratic_value", "shor_shift",
+__all__ = ["CertifiedExtremes", "Extremes", "Maximum", "blas_single_thread", "blas_thread_count", "blas_threads",
+           "bnb_maximize", "local_search_max", "max_abs_quadratic", "one_flip_ascent", "quadratic_extremes", "quadratic_value", "shor_shift",
            "sign_vectors", "sphere_bounds"]
 
 

@@ -16,7 +16,8 @@ from ..limits import EXACT_PRICING_MAX_DIM
 from ..trusted.enumerate import (SINGLE_THREAD_MIN_SIZE, Extremes, Halves, enumerate_extremes, one_blas_thread,
                                  sign_vectors, split_halves)
 
-__all__ = ["Extremes", "blas_single_thread", "quadratic_extremes", "quadratic_value", "sign_vectors"]
+__all__ = ["Extremes", "blas_single_thread", "blas_thread_count", "blas_threads", "quadratic_extremes",
+           "quadratic_value", "sign_vectors"]
 
 
 def blas_single_thread():
@@ -26,6 +27,31 @@ def blas_single_thread():
     import scipy.linalg  # noqa: F401
 
     return one_blas_thread()
+
+
+def blas_thread_count() -> int | None:
+    """The threads numpy's and scipy's BLAS use now (the most over the loaded libraries); None
+    without threadpoolctl."""
+    import scipy.linalg  # noqa: F401
+
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
+    return max(counts) if counts else None
+
+
+def blas_threads(count: int | None):
+    """Context: BLAS with `count` threads, e.g. the large products of a pass over the data inside a
+    blas_single_thread() region (None: as it is)."""
+    if count is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=count, user_api="blas")
 
 
 def quadratic_extremes(Q: np.ndarray, even: bool = False, top: int = 1) -> Extremes:
