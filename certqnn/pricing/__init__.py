@@ -22,8 +22,8 @@ from .enumerate import (Extremes, blas_single_thread, blas_thread_count, blas_th
 from .local_search import local_search_max, one_flip_ascent
 
 __all__ = ["CertifiedExtremes", "Extremes", "Maximum", "blas_single_thread", "blas_thread_count", "blas_threads",
-           "bnb_maximize", "local_search_max", "max_abs_quadratic", "one_flip_ascent", "quadratic_extremes", "quadratic_value", "shor_shift",
-           "sign_vectors", "sphere_bounds"]
+           "bnb_maximize", "local_search_max", "max_abs_quadratic", "one_flip_ascent", "quadratic_extremes",
+           "quadratic_value", "shor_shift", "sign_vectors", "sphere_bounds"]
 
 
 @dataclass
