@@ -119,19 +119,23 @@ class RestrictedMaster:
         rows = max(64, self.STREAM_BLOCK_ENTRIES // max(atoms, 1))
         return [slice(lo, min(lo + rows, n)) for lo in range(0, n, rows)]
 
+    def _streamed_outputs(self, *atoms: np.ndarray):
+        """Per block of rows (_row_blocks): (rows, [sigma(Xb[rows] S) for S in atoms]), with the data
+        passes' BLAS threads (data_threads)."""
+        with blas_threads(self.data_threads):
+            for rows in self._row_blocks(sum(S.shape[1] for S in atoms)):
+                yield rows, [neuron_outputs(self.Xb[rows], self.act, S) for S in atoms]
+
     def _append(self, S_new: np.ndarray) -> None:
         """Extend the data-dependent parts (Phi, and G, c for a quadratic loss) by the atoms S_new (p, k)."""
         if self.streamed:
             # G's new columns from the outputs of each block of rows, old atoms' recomputed
             m, k = self.S.shape[1], S_new.shape[1]
             cross, block, c_new = np.zeros((m, k)), np.zeros((k, k)), np.zeros(k)
-            with blas_threads(self.data_threads):
-                for rows in self._row_blocks(m + k):
-                    P_new = neuron_outputs(self.Xb[rows], self.act, S_new)
-                    if m:
-                        cross += neuron_outputs(self.Xb[rows], self.act, self.S).T @ P_new
-                    block += P_new.T @ P_new
-                    c_new += P_new.T @ self.t[rows]
+            for rows, (P_old, P_new) in self._streamed_outputs(self.S, S_new):
+                cross += P_old.T @ P_new
+                block += P_new.T @ P_new
+                c_new += P_new.T @ self.t[rows]
             self._extend_gram(self.kappa * cross, self.kappa * block)
             self.c = np.concatenate([self.c, self.kappa * c_new])
             return
@@ -194,15 +198,13 @@ class RestrictedMaster:
         if self.streamed:
             # by blocks of rows: a chunk of columns over all n rows would be the round's largest array
             sq = np.zeros(S.shape[1])
-            with blas_threads(self.data_threads):
-                for rows in self._row_blocks(S.shape[1]):
-                    P = neuron_outputs(self.Xb[rows], self.act, S)
-                    sq += np.einsum("ij,ij->j", P, P)
-            return (np.abs(values) - self.beta) ** 2 / np.maximum(sq, np.finfo(float).tiny)
-        sq = np.empty(S.shape[1])
-        for lo in range(0, S.shape[1], self.OUTPUT_CHUNK):
-            P = neuron_outputs(self.Xb, self.act, S[:, lo:lo + self.OUTPUT_CHUNK])
-            sq[lo:lo + self.OUTPUT_CHUNK] = np.einsum("ij,ij->j", P, P)
+            for _, (P,) in self._streamed_outputs(S):
+                sq += np.einsum("ij,ij->j", P, P)
+        else:
+            sq = np.empty(S.shape[1])
+            for lo in range(0, S.shape[1], self.OUTPUT_CHUNK):
+                P = neuron_outputs(self.Xb, self.act, S[:, lo:lo + self.OUTPUT_CHUNK])
+                sq[lo:lo + self.OUTPUT_CHUNK] = np.einsum("ij,ij->j", P, P)
         return (np.abs(values) - self.beta) ** 2 / np.maximum(sq, np.finfo(float).tiny)
 
     def keep(self, mask: np.ndarray):
@@ -259,9 +261,8 @@ class RestrictedMaster:
             return self._predicted[1]                    # a round asks for J and w at the same weights
         used = np.flatnonzero(a)
         out = np.zeros(self.Xb.shape[0])
-        with blas_threads(self.data_threads):
-            for rows in self._row_blocks(used.size):
-                out[rows] = neuron_outputs(self.Xb[rows], self.act, self.S[:, used]) @ a[used]
+        for rows, (P,) in self._streamed_outputs(self.S[:, used]):
+            out[rows] = P @ a[used]
         self._predicted = (np.array(a, float), out)
         return out
 

@@ -369,7 +369,6 @@ def _read_csv(spec: str) -> np.ndarray:
             numbered = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InvalidProblemError("DATA", f"cannot read {spec}: {exc}") from None
-    rows = [r for _, r in numbered]
 
     def number(text):
         try:
@@ -377,7 +376,7 @@ def _read_csv(spec: str) -> np.ndarray:
         except ValueError:
             return None
 
-    start = 1 if rows and all(number(c) is None for c in rows[0]) else 0
+    start = 1 if numbered and all(number(c) is None for c in numbered[0][1]) else 0
     out = []
     for i, row in numbered[start:]:
         values = []
